@@ -1,0 +1,19 @@
+//! negstudy: study the negatives of contrastive instance discrimination.
+//!
+//! The library holds everything; `main.rs` only parses arguments. Modules:
+//! * [`difficulty`] — the one definition of difficulty, ranks, bands and
+//!   negative-set expressions, shared by trainer and analyses;
+//! * [`store`] — embedding dumps (safetensors, npy/npz, parquet);
+//! * [`hierarchy`] — WordNet / ImageNet hierarchies: depth, LCA, paths;
+//! * [`stats`] — t-tests, KS, summaries matching scipy;
+//! * [`commands`] — one entry function per CLI command.
+
+pub mod atomic;
+pub mod commands;
+pub mod difficulty;
+pub mod hierarchy;
+pub mod stats;
+pub mod store;
+
+/// The crate version, recorded in every dump and report.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,152 @@
+//! `.parquet` dumps through polars: list or fixed-size-array column `z`,
+//! integer column `label`, optional `h` and `index`. Metadata travels as the
+//! file's key-value metadata under the same keys as in safetensors.
+
+use super::{Dump, DumpMeta, Matrix, RawDump};
+use anyhow::{bail, Context, Result};
+use polars::io::parquet::write::KeyValueMetadata;
+use polars::prelude::*;
+use std::path::Path;
+
+/// Flattens a list/array column of equal-length float rows into a matrix.
+fn matrix(df: &DataFrame, name: &str) -> Result<Option<Matrix>> {
+    let Ok(col) = df.column(name) else {
+        return Ok(None);
+    };
+    let series = col.as_materialized_series();
+    let rows = series.len();
+    if series.null_count() > 0 {
+        bail!("column '{name}' has null rows");
+    }
+    let inner = match series.dtype() {
+        DataType::List(_) => {
+            let ca = series.list()?;
+            let lengths: Vec<usize> = ca
+                .amortized_iter()
+                .map(|s| s.map_or(0, |s| s.as_ref().len()))
+                .collect();
+            if let Some((row, &len)) = lengths.iter().enumerate().find(|(_, &l)| l != lengths[0]) {
+                bail!(
+                    "column '{name}' row {row} has {len} values but row 0 has {}",
+                    lengths[0]
+                );
+            }
+            ca.get_inner()
+        }
+        DataType::Array(_, _) => series.array()?.get_inner(),
+        other => bail!("column '{name}' has type {other}; expected a list or array of floats"),
+    };
+    if !inner.dtype().is_float() {
+        bail!("column '{name}' holds {}; expected floats", inner.dtype());
+    }
+    let values = inner.cast(&DataType::Float32)?;
+    if values.null_count() > 0 {
+        bail!("column '{name}' has null values inside its rows");
+    }
+    let data: Vec<f32> = values.f32()?.into_no_null_iter().collect();
+    let cols = data.len().checked_div(rows).unwrap_or(0);
+    Matrix::new(rows, cols, data).map(Some)
+}
+
+fn ints(df: &DataFrame, name: &str) -> Result<Option<Vec<i64>>> {
+    let Ok(col) = df.column(name) else {
+        return Ok(None);
+    };
+    if !col.dtype().is_integer() {
+        bail!(
+            "column '{name}' has type {}; expected integers",
+            col.dtype()
+        );
+    }
+    if col.null_count() > 0 {
+        bail!("column '{name}' has null values");
+    }
+    let v = col.cast(&DataType::Int64)?;
+    Ok(Some(v.i64()?.into_no_null_iter().collect()))
+}
+
+pub(super) fn read(path: &Path) -> Result<RawDump> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = ParquetReader::new(file);
+    let kv: Vec<(String, String)> = reader
+        .get_metadata()
+        .map_err(|e| anyhow::anyhow!("not a valid parquet file (truncated or corrupt?): {e}"))?
+        .key_value_metadata()
+        .iter()
+        .flatten()
+        .filter_map(|k| k.value.clone().map(|v| (k.key.clone(), v)))
+        .collect();
+    let df = reader
+        .finish()
+        .map_err(|e| anyhow::anyhow!("reading parquet data: {e}"))?;
+    let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let list = |k: &str| -> Result<Option<Vec<String>>> {
+        get(k)
+            .map(|s| {
+                serde_json::from_str(&s)
+                    .with_context(|| format!("metadata '{k}' is not a JSON list of strings"))
+            })
+            .transpose()
+    };
+    let meta = DumpMeta {
+        classes: list("classes")?.unwrap_or_default(),
+        wnids: list("wnids")?,
+        encoder: get("encoder"),
+        source: get("source"),
+        epoch: get("epoch"),
+        dataset: get("dataset"),
+        negstudy_version: get("negstudy_version"),
+    };
+    Ok(RawDump {
+        z: matrix(&df, "z")?,
+        h: matrix(&df, "h")?,
+        label: ints(&df, "label")?,
+        index: ints(&df, "index")?,
+        meta,
+    })
+}
+
+fn array_column(name: &str, m: &Matrix) -> Result<Column> {
+    let flat = Series::new(name.into(), &m.data);
+    let arr = flat.reshape_array(&[
+        ReshapeDimension::new_dimension(m.rows as u64),
+        ReshapeDimension::new_dimension(m.cols as u64),
+    ])?;
+    Ok(arr.into_column())
+}
+
+pub(super) fn write(d: &Dump, path: &Path) -> Result<()> {
+    let mut cols = vec![
+        array_column("z", &d.z)?,
+        Column::new("label".into(), &d.label),
+    ];
+    if let Some(h) = &d.h {
+        cols.push(array_column("h", h)?);
+    }
+    if let Some(i) = &d.index {
+        cols.push(Column::new("index".into(), i));
+    }
+    let mut df = DataFrame::new_infer_height(cols)?;
+    let m = &d.meta;
+    let mut kv = vec![("classes".to_string(), serde_json::to_string(&m.classes)?)];
+    if let Some(w) = &m.wnids {
+        kv.push(("wnids".to_string(), serde_json::to_string(w)?));
+    }
+    for (k, v) in [
+        ("encoder", &m.encoder),
+        ("source", &m.source),
+        ("epoch", &m.epoch),
+        ("dataset", &m.dataset),
+        ("negstudy_version", &m.negstudy_version),
+    ] {
+        if let Some(v) = v {
+            kv.push((k.to_string(), v.clone()));
+        }
+    }
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    ParquetWriter::new(file)
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(kv)))
+        .finish(&mut df)?;
+    Ok(())
+}

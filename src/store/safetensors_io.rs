@@ -1,0 +1,157 @@
+//! `.safetensors` dumps, read through a memory map.
+
+use super::{floats_from_le, ints_from_le, Dump, DumpMeta, Elem, Matrix, RawDump};
+use anyhow::{bail, Context, Result};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::HashMap;
+use std::path::Path;
+
+fn elem_of(dtype: Dtype, name: &str) -> Result<Elem> {
+    Ok(match dtype {
+        Dtype::F16 => Elem::F16,
+        Dtype::BF16 => Elem::BF16,
+        Dtype::F32 => Elem::F32,
+        Dtype::F64 => Elem::F64,
+        Dtype::I8 => Elem::I8,
+        Dtype::U8 => Elem::U8,
+        Dtype::I16 => Elem::I16,
+        Dtype::U16 => Elem::U16,
+        Dtype::I32 => Elem::I32,
+        Dtype::U32 => Elem::U32,
+        Dtype::I64 => Elem::I64,
+        Dtype::U64 => Elem::U64,
+        other => bail!("tensor '{name}' has unsupported dtype {other:?}"),
+    })
+}
+
+fn map(path: &Path) -> Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: the map is read-only and lives only while we copy out of it; a
+    // concurrent writer could change bytes under us, which validation then
+    // catches as a corrupt file rather than undefined behaviour in safe code
+    // that holds no references past this function.
+    unsafe { memmap2::Mmap::map(&file) }
+        .with_context(|| format!("memory-mapping {}", path.display()))
+}
+
+fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>> {
+    SafeTensors::deserialize(bytes)
+        .map_err(|e| anyhow::anyhow!("not a valid safetensors file (truncated or corrupt?): {e:?}"))
+}
+
+fn matrix(view: &TensorView, name: &str) -> Result<Matrix> {
+    let shape = view.shape();
+    if shape.len() != 2 {
+        bail!("tensor '{name}' has shape {shape:?}; expected 2 dimensions [N, d]");
+    }
+    let data = floats_from_le(view.data(), elem_of(view.dtype(), name)?, name)?;
+    Matrix::new(shape[0], shape[1], data)
+}
+
+fn vector(view: &TensorView, name: &str) -> Result<Vec<i64>> {
+    let shape = view.shape();
+    if shape.len() != 1 {
+        bail!("tensor '{name}' has shape {shape:?}; expected 1 dimension [N]");
+    }
+    ints_from_le(view.data(), elem_of(view.dtype(), name)?, name)
+}
+
+fn json_list(meta: &HashMap<String, String>, key: &str) -> Result<Option<Vec<String>>> {
+    meta.get(key)
+        .map(|s| {
+            serde_json::from_str::<Vec<String>>(s)
+                .with_context(|| format!("metadata '{key}' is not a JSON list of strings"))
+        })
+        .transpose()
+}
+
+pub(super) fn read(path: &Path) -> Result<RawDump> {
+    let mmap = map(path)?;
+    let st = parse(&mmap)?;
+    let (_, header) =
+        SafeTensors::read_metadata(&mmap).map_err(|e| anyhow::anyhow!("bad header: {e:?}"))?;
+    let meta_map = header.metadata().clone().unwrap_or_default();
+    let get = |name: &str| st.tensor(name).ok();
+    let meta = DumpMeta {
+        classes: json_list(&meta_map, "classes")?.unwrap_or_default(),
+        wnids: json_list(&meta_map, "wnids")?,
+        encoder: meta_map.get("encoder").cloned(),
+        source: meta_map.get("source").cloned(),
+        epoch: meta_map.get("epoch").cloned(),
+        dataset: meta_map.get("dataset").cloned(),
+        negstudy_version: meta_map.get("negstudy_version").cloned(),
+    };
+    Ok(RawDump {
+        z: get("z").map(|v| matrix(&v, "z")).transpose()?,
+        h: get("h").map(|v| matrix(&v, "h")).transpose()?,
+        label: get("label").map(|v| vector(&v, "label")).transpose()?,
+        index: get("index").map(|v| vector(&v, "index")).transpose()?,
+        meta,
+    })
+}
+
+pub(super) fn z_dtype(path: &Path) -> Result<String> {
+    let mmap = map(path)?;
+    let st = parse(&mmap)?;
+    let z = st
+        .tensor("z")
+        .map_err(|_| anyhow::anyhow!("{}: missing tensor 'z'", path.display()))?;
+    Ok(format!("{:?}", z.dtype()).to_lowercase())
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn i64_bytes(v: &[i64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub(super) fn write(d: &Dump, path: &Path) -> Result<()> {
+    let z = f32_bytes(&d.z.data);
+    let label = i64_bytes(&d.label);
+    let h = d.h.as_ref().map(|h| f32_bytes(&h.data));
+    let index = d.index.as_ref().map(|i| i64_bytes(i));
+    let err = |e| anyhow::anyhow!("building tensor: {e:?}");
+    let mut tensors: Vec<(&str, TensorView)> = vec![
+        (
+            "z",
+            TensorView::new(Dtype::F32, vec![d.z.rows, d.z.cols], &z).map_err(err)?,
+        ),
+        (
+            "label",
+            TensorView::new(Dtype::I64, vec![d.label.len()], &label).map_err(err)?,
+        ),
+    ];
+    if let (Some(hm), Some(hb)) = (&d.h, &h) {
+        tensors.push((
+            "h",
+            TensorView::new(Dtype::F32, vec![hm.rows, hm.cols], hb).map_err(err)?,
+        ));
+    }
+    if let (Some(iv), Some(ib)) = (&d.index, &index) {
+        tensors.push((
+            "index",
+            TensorView::new(Dtype::I64, vec![iv.len()], ib).map_err(err)?,
+        ));
+    }
+    let m = &d.meta;
+    let mut meta = HashMap::new();
+    meta.insert("classes".to_string(), serde_json::to_string(&m.classes)?);
+    if let Some(w) = &m.wnids {
+        meta.insert("wnids".to_string(), serde_json::to_string(w)?);
+    }
+    for (k, v) in [
+        ("encoder", &m.encoder),
+        ("source", &m.source),
+        ("epoch", &m.epoch),
+        ("dataset", &m.dataset),
+        ("negstudy_version", &m.negstudy_version),
+    ] {
+        if let Some(v) = v {
+            meta.insert(k.to_string(), v.clone());
+        }
+    }
+    safetensors::serialize_to_file(tensors, Some(meta), path)
+        .map_err(|e| anyhow::anyhow!("serialising: {e:?}"))
+}
