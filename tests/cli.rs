@@ -43,6 +43,11 @@ fn every_command_has_help() {
         vec!["hierarchy", "build", "--help"],
         vec!["hierarchy", "lca", "--help"],
         vec!["hierarchy", "info", "--help"],
+        vec!["analyze", "--help"],
+        vec!["demo", "--help"],
+        vec!["bench", "--help"],
+        vec!["bench", "analyze", "--help"],
+        vec!["dump", "synthetic", "--help"],
     ] {
         let out = ok(&args);
         assert!(out.contains("Usage:"), "{args:?}");

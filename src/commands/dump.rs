@@ -15,6 +15,21 @@ pub enum DumpCommand {
         #[arg(long)]
         normalize: bool,
     },
+    /// Write a synthetic dump with Fashion-MNIST classes whose centroids follow WordNet (for trying the analyses).
+    Synthetic {
+        /// Output dump (.safetensors, .npz or .parquet).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 4000)]
+        rows: usize,
+        #[arg(long, default_value_t = 128)]
+        dim: usize,
+        /// Noise norm relative to a unit class centroid.
+        #[arg(long, default_value_t = 1.0)]
+        noise: f64,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Validate a dump and rewrite it in another format (chosen by extension).
     Convert {
         input: PathBuf,
@@ -31,6 +46,17 @@ pub fn run(cmd: DumpCommand) -> Result<()> {
             let dtype = store::stored_z_dtype(&file)?;
             let d = Dump::load(&file, LoadOptions { normalize })?;
             print!("{}", store::describe(&d, &file, &dtype));
+        }
+        DumpCommand::Synthetic {
+            out,
+            rows,
+            dim,
+            noise,
+            seed,
+        } => {
+            let d = crate::synthetic::fashion_mnist_like(rows, dim, noise, seed)?;
+            d.save(&out)?;
+            eprintln!("wrote {} ({rows} rows, d = {dim})", out.display());
         }
         DumpCommand::Convert {
             input,

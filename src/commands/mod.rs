@@ -1,8 +1,11 @@
 //! One entry function per CLI command; `run` dispatches. Argument types live
 //! here so the library can be driven without a shell (tests do).
 
+pub mod analyze;
+mod bench;
+mod demo;
 mod dump;
-mod hierarchy;
+pub mod hierarchy;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -20,9 +23,16 @@ pub enum Command {
     /// Inspect and convert embedding dumps (.safetensors, .npz, .npy, .parquet).
     #[command(subcommand)]
     Dump(dump::DumpCommand),
+    /// The main job: analyse the bundled Fashion-MNIST test split end to end and write reports/demo/.
+    Demo(demo::DemoArgs),
+    /// Analyse negatives by difficulty and write a report bundle (CSV, PNG, index.md).
+    Analyze(analyze::AnalyzeArgs),
     /// Build WordNet/ImageNet hierarchies and query depths and LCAs.
     #[command(subcommand)]
     Hierarchy(hierarchy::HierarchyCommand),
+    /// Benchmarks, printed as ratios against a baseline run alongside.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Runs one parsed command.
@@ -30,5 +40,16 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Dump(c) => dump::run(c),
         Command::Hierarchy(c) => hierarchy::run(c),
+        Command::Demo(a) => demo::run(a),
+        Command::Bench(c) => bench::run(c),
+        Command::Analyze(a) => {
+            let (path, summary) = analyze::run(a)?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            eprintln!(
+                "report written to {}/ (start with index.md)",
+                path.display()
+            );
+            Ok(())
+        }
     }
 }

@@ -79,6 +79,65 @@ pub struct DumpMeta {
     pub negstudy_version: Option<String>,
 }
 
+impl DumpMeta {
+    /// The single-string fields with their file keys.
+    pub fn text_fields(&self) -> [(&'static str, &Option<String>); 5] {
+        [
+            ("encoder", &self.encoder),
+            ("source", &self.source),
+            ("epoch", &self.epoch),
+            ("dataset", &self.dataset),
+            ("negstudy_version", &self.negstudy_version),
+        ]
+    }
+
+    pub(crate) fn text_fields_mut(&mut self) -> [(&'static str, &mut Option<String>); 5] {
+        [
+            ("encoder", &mut self.encoder),
+            ("source", &mut self.source),
+            ("epoch", &mut self.epoch),
+            ("dataset", &mut self.dataset),
+            ("negstudy_version", &mut self.negstudy_version),
+        ]
+    }
+
+    /// The string map safetensors headers and parquet key-value metadata
+    /// carry: `classes` and `wnids` as JSON lists, the rest verbatim.
+    pub(crate) fn to_string_map(&self) -> Result<Vec<(String, String)>> {
+        let mut kv = vec![("classes".to_string(), serde_json::to_string(&self.classes)?)];
+        if let Some(w) = &self.wnids {
+            kv.push(("wnids".to_string(), serde_json::to_string(w)?));
+        }
+        for (k, v) in self.text_fields() {
+            if let Some(v) = v {
+                kv.push((k.to_string(), v.clone()));
+            }
+        }
+        Ok(kv)
+    }
+
+    /// The inverse of [`DumpMeta::to_string_map`].
+    pub(crate) fn from_string_map(get: impl Fn(&str) -> Option<String>) -> Result<DumpMeta> {
+        let list = |k: &str| -> Result<Option<Vec<String>>> {
+            get(k)
+                .map(|s| {
+                    serde_json::from_str(&s)
+                        .with_context(|| format!("metadata '{k}' is not a JSON list of strings"))
+                })
+                .transpose()
+        };
+        let mut meta = DumpMeta {
+            classes: list("classes")?.unwrap_or_default(),
+            wnids: list("wnids")?,
+            ..DumpMeta::default()
+        };
+        for (k, slot) in meta.text_fields_mut() {
+            *slot = get(k);
+        }
+        Ok(meta)
+    }
+}
+
 /// An embedding dump in memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dump {
@@ -465,14 +524,13 @@ pub fn describe(d: &Dump, path: &Path, stored_dtype: &str) -> String {
             "absent"
         }
     );
-    for (k, v) in [
-        ("encoder", &d.meta.encoder),
-        ("source", &d.meta.source),
-        ("epoch", &d.meta.epoch),
-        ("dataset", &d.meta.dataset),
-        ("version", &d.meta.negstudy_version),
-    ] {
-        let _ = writeln!(s, "{k:<11} {}", v.as_deref().unwrap_or("-"));
+    for (k, v) in d.meta.text_fields() {
+        let _ = writeln!(
+            s,
+            "{:<11} {}",
+            k.trim_start_matches("negstudy_"),
+            v.as_deref().unwrap_or("-")
+        );
     }
     s
 }

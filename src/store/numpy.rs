@@ -200,13 +200,7 @@ fn raw_from(mut get: impl FnMut(&str) -> Result<Option<Array>>) -> Result<RawDum
         wnids: get("wnids")?.map(|a| to_strings(&a, "wnids")).transpose()?,
         ..DumpMeta::default()
     };
-    for (key, slot) in [
-        ("encoder", &mut meta.encoder),
-        ("source", &mut meta.source),
-        ("epoch", &mut meta.epoch),
-        ("dataset", &mut meta.dataset),
-        ("negstudy_version", &mut meta.negstudy_version),
-    ] {
+    for (key, slot) in meta.text_fields_mut() {
         *slot = get(key)?
             .map(|a| to_strings(&a, key))
             .transpose()?
@@ -345,13 +339,7 @@ pub(super) fn write_npz(d: &Dump, path: &Path) -> Result<()> {
     if let Some(w) = &d.meta.wnids {
         put("wnids", encode_strings(w, false))?;
     }
-    for (k, v) in [
-        ("encoder", &d.meta.encoder),
-        ("source", &d.meta.source),
-        ("epoch", &d.meta.epoch),
-        ("dataset", &d.meta.dataset),
-        ("negstudy_version", &d.meta.negstudy_version),
-    ] {
+    for (k, v) in d.meta.text_fields() {
         if let Some(v) = v {
             put(k, encode_strings(std::slice::from_ref(v), true))?;
         }

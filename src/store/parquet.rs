@@ -79,24 +79,8 @@ pub(super) fn read(path: &Path) -> Result<RawDump> {
     let df = reader
         .finish()
         .map_err(|e| anyhow::anyhow!("reading parquet data: {e}"))?;
-    let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    let list = |k: &str| -> Result<Option<Vec<String>>> {
-        get(k)
-            .map(|s| {
-                serde_json::from_str(&s)
-                    .with_context(|| format!("metadata '{k}' is not a JSON list of strings"))
-            })
-            .transpose()
-    };
-    let meta = DumpMeta {
-        classes: list("classes")?.unwrap_or_default(),
-        wnids: list("wnids")?,
-        encoder: get("encoder"),
-        source: get("source"),
-        epoch: get("epoch"),
-        dataset: get("dataset"),
-        negstudy_version: get("negstudy_version"),
-    };
+    let meta =
+        DumpMeta::from_string_map(|k| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()))?;
     Ok(RawDump {
         z: matrix(&df, "z")?,
         h: matrix(&df, "h")?,
@@ -127,22 +111,7 @@ pub(super) fn write(d: &Dump, path: &Path) -> Result<()> {
         cols.push(Column::new("index".into(), i));
     }
     let mut df = DataFrame::new_infer_height(cols)?;
-    let m = &d.meta;
-    let mut kv = vec![("classes".to_string(), serde_json::to_string(&m.classes)?)];
-    if let Some(w) = &m.wnids {
-        kv.push(("wnids".to_string(), serde_json::to_string(w)?));
-    }
-    for (k, v) in [
-        ("encoder", &m.encoder),
-        ("source", &m.source),
-        ("epoch", &m.epoch),
-        ("dataset", &m.dataset),
-        ("negstudy_version", &m.negstudy_version),
-    ] {
-        if let Some(v) = v {
-            kv.push((k.to_string(), v.clone()));
-        }
-    }
+    let kv = d.meta.to_string_map()?;
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     ParquetWriter::new(file)

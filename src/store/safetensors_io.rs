@@ -56,15 +56,6 @@ fn vector(view: &TensorView, name: &str) -> Result<Vec<i64>> {
     ints_from_le(view.data(), elem_of(view.dtype(), name)?, name)
 }
 
-fn json_list(meta: &HashMap<String, String>, key: &str) -> Result<Option<Vec<String>>> {
-    meta.get(key)
-        .map(|s| {
-            serde_json::from_str::<Vec<String>>(s)
-                .with_context(|| format!("metadata '{key}' is not a JSON list of strings"))
-        })
-        .transpose()
-}
-
 pub(super) fn read(path: &Path) -> Result<RawDump> {
     let mmap = map(path)?;
     let st = parse(&mmap)?;
@@ -72,15 +63,7 @@ pub(super) fn read(path: &Path) -> Result<RawDump> {
         SafeTensors::read_metadata(&mmap).map_err(|e| anyhow::anyhow!("bad header: {e:?}"))?;
     let meta_map = header.metadata().clone().unwrap_or_default();
     let get = |name: &str| st.tensor(name).ok();
-    let meta = DumpMeta {
-        classes: json_list(&meta_map, "classes")?.unwrap_or_default(),
-        wnids: json_list(&meta_map, "wnids")?,
-        encoder: meta_map.get("encoder").cloned(),
-        source: meta_map.get("source").cloned(),
-        epoch: meta_map.get("epoch").cloned(),
-        dataset: meta_map.get("dataset").cloned(),
-        negstudy_version: meta_map.get("negstudy_version").cloned(),
-    };
+    let meta = DumpMeta::from_string_map(|k| meta_map.get(k).cloned())?;
     Ok(RawDump {
         z: get("z").map(|v| matrix(&v, "z")).transpose()?,
         h: get("h").map(|v| matrix(&v, "h")).transpose()?,
@@ -135,23 +118,7 @@ pub(super) fn write(d: &Dump, path: &Path) -> Result<()> {
             TensorView::new(Dtype::I64, vec![iv.len()], ib).map_err(err)?,
         ));
     }
-    let m = &d.meta;
-    let mut meta = HashMap::new();
-    meta.insert("classes".to_string(), serde_json::to_string(&m.classes)?);
-    if let Some(w) = &m.wnids {
-        meta.insert("wnids".to_string(), serde_json::to_string(w)?);
-    }
-    for (k, v) in [
-        ("encoder", &m.encoder),
-        ("source", &m.source),
-        ("epoch", &m.epoch),
-        ("dataset", &m.dataset),
-        ("negstudy_version", &m.negstudy_version),
-    ] {
-        if let Some(v) = v {
-            meta.insert(k.to_string(), v.clone());
-        }
-    }
+    let meta: HashMap<String, String> = d.meta.to_string_map()?.into_iter().collect();
     safetensors::serialize_to_file(tensors, Some(meta), path)
         .map_err(|e| anyhow::anyhow!("serialising: {e:?}"))
 }

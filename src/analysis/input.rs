@@ -1,0 +1,185 @@
+//! Assembling an [`AnalysisInput`] from dumps, as the `analyze` flags describe:
+//! either one dump split into disjoint random query and negative subsets
+//! (the paper's setting: 2000 + 2000), or separate query and negative dumps
+//! (e.g. query encoder vs momentum encoder).
+
+use super::{AnalysisInput, Side};
+use crate::hierarchy::{read_wnid_list, ClassLcaTable, Hierarchy};
+use crate::rng::Rng;
+use crate::store::{Dump, LoadOptions};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Where queries and negatives come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// One dump; `n_queries` and `n_negatives` disjoint random rows.
+    Split {
+        embeddings: PathBuf,
+        n_queries: usize,
+        n_negatives: usize,
+    },
+    /// Two dumps (possibly the same file); all rows unless a count is given.
+    Pair {
+        queries: PathBuf,
+        negatives: PathBuf,
+        n_queries: Option<usize>,
+        n_negatives: Option<usize>,
+    },
+}
+
+impl Source {
+    /// The files read, for the manifest.
+    pub fn files(&self) -> Vec<PathBuf> {
+        match self {
+            Source::Split { embeddings, .. } => vec![embeddings.clone()],
+            Source::Pair {
+                queries, negatives, ..
+            } if queries == negatives => vec![queries.clone()],
+            Source::Pair {
+                queries, negatives, ..
+            } => vec![queries.clone(), negatives.clone()],
+        }
+    }
+}
+
+fn side(d: &Dump, rows: Vec<usize>) -> Side {
+    Side {
+        z: d.z.select_rows(&rows),
+        label: rows.iter().map(|&r| d.label[r]).collect(),
+        rows,
+    }
+}
+
+/// `k` distinct rows of `0..n` in random order (all of them in order when `k` is None).
+fn pick(n: usize, k: Option<usize>, rng: &mut Rng, what: &str, file: &Path) -> Result<Vec<usize>> {
+    let Some(k) = k else {
+        return Ok((0..n).collect());
+    };
+    if k > n {
+        bail!(
+            "{}: {k} {what} requested but the dump has {n} rows",
+            file.display()
+        );
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    rng.partial_shuffle(&mut idx, k);
+    idx.truncate(k);
+    Ok(idx)
+}
+
+/// Loads the dumps, samples rows and builds the class-level LCA table when
+/// wnids are known (from `--wnids` or the dump's metadata).
+pub fn load(
+    source: &Source,
+    normalize: bool,
+    seed: u64,
+    wnids_file: Option<&Path>,
+    hierarchy: &Hierarchy,
+) -> Result<(AnalysisInput, Dump)> {
+    let opts = LoadOptions { normalize };
+    let (input_q, input_n, self_negative, reference) = match source {
+        Source::Split {
+            embeddings,
+            n_queries,
+            n_negatives,
+        } => {
+            let d = Dump::load(embeddings, opts)?;
+            if n_queries + n_negatives > d.len() {
+                bail!(
+                    "{}: {n_queries} queries + {n_negatives} negatives requested but the dump has {} rows",
+                    embeddings.display(),
+                    d.len()
+                );
+            }
+            let mut rng = Rng::new(seed);
+            let rows = pick(
+                d.len(),
+                Some(n_queries + n_negatives),
+                &mut rng,
+                "rows",
+                embeddings,
+            )?;
+            let q = side(&d, rows[..*n_queries].to_vec());
+            let n = side(&d, rows[*n_queries..].to_vec());
+            let none = vec![None; q.rows.len()];
+            (q, n, none, d)
+        }
+        Source::Pair {
+            queries,
+            negatives,
+            n_queries,
+            n_negatives,
+        } => {
+            let same_file = same_path(queries, negatives);
+            let dq = Dump::load(queries, opts)?;
+            let dn = if same_file {
+                dq.clone()
+            } else {
+                Dump::load(negatives, opts)?
+            };
+            if dq.meta.classes != dn.meta.classes {
+                bail!(
+                    "{} and {} list different classes; queries and negatives must share one class list",
+                    queries.display(),
+                    negatives.display()
+                );
+            }
+            let mut rng = Rng::new(seed);
+            let q = side(
+                &dq,
+                pick(dq.len(), *n_queries, &mut rng, "queries", queries)?,
+            );
+            let n = side(
+                &dn,
+                pick(dn.len(), *n_negatives, &mut rng, "negatives", negatives)?,
+            );
+            let self_negative = if same_file {
+                let mut pos = vec![None; dn.len()];
+                for (j, &r) in n.rows.iter().enumerate() {
+                    pos[r] = Some(j as u32);
+                }
+                q.rows.iter().map(|&r| pos[r]).collect()
+            } else {
+                vec![None; q.rows.len()]
+            };
+            (q, n, self_negative, dq)
+        }
+    };
+    let classes = reference.meta.classes.clone();
+    let wnids = match wnids_file {
+        Some(f) => {
+            let w = read_wnid_list(f)?;
+            if w.len() != classes.len() {
+                bail!(
+                    "{}: {} wnids for {} classes (one wnid per class index)",
+                    f.display(),
+                    w.len(),
+                    classes.len()
+                );
+            }
+            Some(w)
+        }
+        None => reference.meta.wnids.clone(),
+    };
+    let lca = wnids
+        .map(|w| ClassLcaTable::new(hierarchy, &w).context("building the class LCA table"))
+        .transpose()?;
+    Ok((
+        AnalysisInput {
+            queries: input_q,
+            negatives: input_n,
+            self_negative,
+            classes,
+            lca,
+        },
+        reference,
+    ))
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}

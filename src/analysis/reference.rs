@@ -1,0 +1,35 @@
+//! The straightforward implementation of the pass: one thread, naive dot
+//! products, a full sort of every query's negatives. It is the baseline the
+//! benchmark measures against and the oracle the tests compare with; it
+//! shares only the per-pair bookkeeping (`Context::fold_query`) with the fast
+//! path, not the ranking or the similarity computation.
+
+use super::pass::{Context, PassResult};
+use super::{AnalysisInput, Params};
+use crate::difficulty::easier;
+use anyhow::Result;
+
+pub fn run(input: &AnalysisInput, params: &Params) -> Result<PassResult> {
+    let ctx = Context::new(input, params)?;
+    let (q, n) = (&input.queries.z, &input.negatives.z);
+    let mut total = ctx.empty_result();
+    let mut scores = vec![0f32; n.rows];
+    let (mut order, mut shuffled) = (Vec::new(), Vec::new());
+    for qi in 0..q.rows {
+        let qrow = q.row(qi);
+        for (j, s) in scores.iter_mut().enumerate() {
+            *s = qrow.iter().zip(n.row(j)).map(|(a, b)| a * b).sum();
+        }
+        order.extend(ctx.candidates(qi));
+        order.sort_by(|&a, &b| {
+            easier(
+                scores[a as usize],
+                a as usize,
+                scores[b as usize],
+                b as usize,
+            )
+        });
+        ctx.fold_query(qi, &scores, &mut order, &mut shuffled, &mut total);
+    }
+    Ok(total)
+}

@@ -1,0 +1,5 @@
+//! Datasets. For now: IDX files (MNIST / Fashion-MNIST), including the
+//! Fashion-MNIST test split bundled in `assets/`, and the class maps.
+
+pub mod classes;
+pub mod idx;

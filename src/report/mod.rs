@@ -1,0 +1,119 @@
+//! Report bundles (DESIGN §6): a folder of tidy CSVs, PNG figures,
+//! `summary.json`, `index.md` and `manifest.json`, written to a temporary
+//! sibling folder and renamed into place only when complete, so an
+//! interrupted run leaves nothing half-written.
+
+pub mod analysis_report;
+pub mod plot;
+
+use crate::table::{Table, Values};
+use anyhow::{Context, Result};
+use polars::prelude::*;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// A bundle being written.
+pub struct Bundle {
+    out: PathBuf,
+    tmp: PathBuf,
+    finished: bool,
+}
+
+impl Bundle {
+    /// Starts a bundle that will become `out` (replacing it) on [`Bundle::finish`].
+    pub fn create(out: &Path) -> Result<Bundle> {
+        let tmp = crate::atomic::temp_sibling(out);
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
+        }
+        std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        Ok(Bundle {
+            out: out.to_path_buf(),
+            tmp,
+            finished: false,
+        })
+    }
+
+    /// Path of a file inside the bundle being written.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.tmp.join(name)
+    }
+
+    /// Writes `<table.name>.csv`.
+    pub fn csv(&self, table: &Table) -> Result<()> {
+        let path = self.path(&format!("{}.csv", table.name));
+        write_csv(table, &path)
+    }
+
+    pub fn json(&self, name: &str, value: &impl serde::Serialize) -> Result<()> {
+        let text = serde_json::to_string_pretty(value)?;
+        std::fs::write(self.path(name), text + "\n").with_context(|| format!("writing {name}"))
+    }
+
+    pub fn text(&self, name: &str, text: &str) -> Result<()> {
+        std::fs::write(self.path(name), text).with_context(|| format!("writing {name}"))
+    }
+
+    /// Renames the finished bundle into place and returns its path.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        if self.out.exists() {
+            std::fs::remove_dir_all(&self.out)
+                .with_context(|| format!("replacing {}", self.out.display()))?;
+        }
+        std::fs::rename(&self.tmp, &self.out)
+            .with_context(|| format!("renaming into {}", self.out.display()))?;
+        self.finished = true;
+        Ok(self.out.clone())
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// A tidy table as CSV through polars; NaN floats become empty cells.
+pub fn write_csv(table: &Table, path: &Path) -> Result<()> {
+    let columns: Vec<Column> = table
+        .columns
+        .iter()
+        .map(|(name, values)| match values {
+            Values::Int(v) => Column::new(name.as_str().into(), v),
+            Values::Float(v) => {
+                let opt: Vec<Option<f64>> = v.iter().map(|x| x.is_finite().then_some(*x)).collect();
+                Column::new(name.as_str().into(), opt)
+            }
+            Values::Text(v) => Column::new(name.as_str().into(), v),
+        })
+        .collect();
+    let mut df = DataFrame::new_infer_height(columns)?;
+    let mut file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    CsvWriter::new(&mut file)
+        .finish(&mut df)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// SHA-256 of a file, hex, for manifests.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}

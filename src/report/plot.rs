@@ -1,0 +1,385 @@
+//! The figures, modelled on the paper's: PNG via plotters' bitmap backend,
+//! text through ab_glyph with DejaVu Sans compiled in, so rendering needs no
+//! system fonts (plotters' `ttf` feature needs fontconfig and fails with
+//! `NoSuchFont` on machines without fonts).
+
+use crate::analysis::anticorrelated::Anticorrelated;
+use crate::analysis::class_pairs::ClassPairs;
+use crate::analysis::consistency::Consistency;
+use crate::analysis::{BinRow, HardVsEasy};
+use anyhow::{anyhow, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+const SANS: &str = "sans-serif";
+const BLUE_: RGBColor = RGBColor(31, 119, 180);
+const ORANGE: RGBColor = RGBColor(255, 127, 14);
+const GREEN_: RGBColor = RGBColor(44, 160, 44);
+
+/// Registers DejaVu Sans for every family name plotters may ask for.
+fn fonts() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for family in [SANS, "serif", "monospace"] {
+            // The embedded font is known-good; a failure here is a build defect.
+            let _ =
+                plotters::style::register_font(family, FontStyle::Normal, dejavu::sans::regular());
+            let _ = plotters::style::register_font(family, FontStyle::Bold, dejavu::sans::bold());
+            let _ =
+                plotters::style::register_font(family, FontStyle::Italic, dejavu::sans::oblique());
+            let _ =
+                plotters::style::register_font(family, FontStyle::Oblique, dejavu::sans::oblique());
+        }
+    });
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing: {e:?}")
+}
+
+fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>, Shift>> {
+    fonts();
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    Ok(root)
+}
+
+/// Formats a p-value the way papers print it.
+pub fn fmt_p(p: f64) -> String {
+    if p.is_nan() {
+        "n/a".into()
+    } else if p == 0.0 {
+        // Below the smallest f64 (~1e-308): report the bound, not a fake zero.
+        "< 1e-300".into()
+    } else if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.08).max(1e-6);
+    (lo - pad, hi + pad)
+}
+
+/// Figure 4: hard vs easy bars with SEM error bars and the t-test p-value,
+/// beside the curve over percentile bins.
+pub fn hard_vs_easy(
+    path: &Path,
+    title: &str,
+    ylabel: &str,
+    hve: &HardVsEasy,
+    hard_label: &str,
+    rows: &[BinRow],
+) -> Result<()> {
+    let root = canvas(path, (1100, 460))?;
+    let (left, right) = root.split_horizontally(420);
+    let top = (hve.hard_mean + hve.hard_sem)
+        .max(hve.easy_mean + hve.easy_sem)
+        .max(1e-9)
+        * 1.15;
+    let mut bars = ChartBuilder::on(&left)
+        .caption(
+            format!("{title}: p = {} (t-test)", fmt_p(hve.student.p)),
+            (SANS, 18),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0u32..2u32).into_segmented(), 0f64..top)
+        .map_err(err)?;
+    let labels = [hard_label.to_string(), "easy (the rest)".to_string()];
+    bars.configure_mesh()
+        .disable_x_mesh()
+        .y_desc(ylabel)
+        .x_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) if (*i as usize) < 2 => labels[*i as usize].clone(),
+            _ => String::new(),
+        })
+        .label_style((SANS, 14))
+        .draw()
+        .map_err(err)?;
+    let data = [
+        (0u32, hve.hard_mean, hve.hard_sem, ORANGE),
+        (1u32, hve.easy_mean, hve.easy_sem, BLUE_),
+    ];
+    bars.draw_series(
+        Histogram::vertical(&bars)
+            .margin(40)
+            .style_func(|x, _| {
+                if matches!(x, SegmentValue::CenterOf(0)) {
+                    ORANGE.filled()
+                } else {
+                    BLUE_.filled()
+                }
+            })
+            .data(data.iter().map(|d| (d.0, d.1))),
+    )
+    .map_err(err)?;
+    bars.draw_series(data.iter().map(|&(x, mean, sem, _)| {
+        ErrorBar::new_vertical(
+            SegmentValue::CenterOf(x),
+            mean - sem,
+            mean,
+            mean + sem,
+            BLACK.stroke_width(2),
+            16,
+        )
+    }))
+    .map_err(err)?;
+    let (y0, y1) = range_of(rows.iter().map(|r| r.value));
+    let mut curve = ChartBuilder::on(&right)
+        .caption(format!("{title} by difficulty"), (SANS, 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..100f64, y0..y1)
+        .map_err(err)?;
+    curve
+        .configure_mesh()
+        .x_desc("difficulty percentile of the negative (0 = easiest, 100 = hardest)")
+        .y_desc(ylabel)
+        .label_style((SANS, 14))
+        .draw()
+        .map_err(err)?;
+    let pts: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.value.is_finite())
+        .map(|r| ((r.lo + r.hi) / 2.0, r.value))
+        .collect();
+    curve
+        .draw_series(LineSeries::new(pts.clone(), BLUE_.stroke_width(2)))
+        .map_err(err)?;
+    curve
+        .draw_series(pts.iter().map(|&p| Circle::new(p, 3, BLUE_.filled())))
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Figure 5: histogram of all dot products, and same-class rate and LCA
+/// depth over fine percentile bins.
+pub fn anticorrelated(path: &Path, a: &Anticorrelated) -> Result<()> {
+    let root = canvas(path, (1400, 440))?;
+    let panels = root.split_evenly((1, 3));
+    let max_count = a.histogram.iter().map(|h| h.2).max().unwrap_or(1).max(1) as f64;
+    let mut hist = ChartBuilder::on(&panels[0])
+        .caption("dot products of all (query, negative) pairs", (SANS, 16))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-1f64..1f64, 0f64..max_count * 1.05)
+        .map_err(err)?;
+    hist.configure_mesh()
+        .x_desc("q · n")
+        .y_desc("pairs")
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .label_style((SANS, 13))
+        .draw()
+        .map_err(err)?;
+    hist.draw_series(a.histogram.iter().map(|&(lo, hi, c)| {
+        let color = if lo < a.summary.threshold {
+            ORANGE
+        } else {
+            BLUE_
+        };
+        Rectangle::new([(lo, 0.0), (hi, c as f64)], color.filled())
+    }))
+    .map_err(err)?;
+    let curve = |area: &DrawingArea<BitMapBackend<'_>, Shift>,
+                 caption: &str,
+                 ylabel: &str,
+                 values: Vec<(f64, f64)>,
+                 color: RGBColor|
+     -> Result<()> {
+        let (y0, y1) = range_of(values.iter().map(|v| v.1));
+        let mut c = ChartBuilder::on(area)
+            .caption(caption, (SANS, 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..100f64, y0..y1)
+            .map_err(err)?;
+        c.configure_mesh()
+            .x_desc("difficulty percentile (0 = easiest)")
+            .y_desc(ylabel)
+            .label_style((SANS, 13))
+            .draw()
+            .map_err(err)?;
+        c.draw_series(LineSeries::new(values, color.stroke_width(2)))
+            .map_err(err)?;
+        Ok(())
+    };
+    let mid = |b: &crate::difficulty::Band| (b.lo() + b.hi()) / 2.0;
+    curve(
+        &panels[1],
+        "same-class rate by difficulty",
+        "same-class rate",
+        a.by_bin
+            .iter()
+            .filter(|r| r.2.same_class_rate.is_finite())
+            .map(|r| (mid(&r.1), r.2.same_class_rate))
+            .collect(),
+        ORANGE,
+    )?;
+    let lca: Vec<(f64, f64)> = a
+        .by_bin
+        .iter()
+        .filter(|r| r.2.mean_lca_depth.is_finite())
+        .map(|r| (mid(&r.1), r.2.mean_lca_depth))
+        .collect();
+    if lca.is_empty() {
+        panels[2]
+            .draw(&Text::new(
+                "no hierarchy: WordNet curve not available",
+                (40, 200),
+                (SANS, 16),
+            ))
+            .map_err(err)?;
+    } else {
+        curve(
+            &panels[2],
+            "WordNet similarity by difficulty",
+            "mean LCA depth",
+            lca,
+            GREEN_,
+        )?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Figure 6: pdf of per-negative hard frequency, real vs shuffled.
+pub fn consistency(path: &Path, c: &Consistency, hard_percent: f64) -> Result<()> {
+    let root = canvas(path, (800, 480))?;
+    let top = c.pdf.last().map_or(1.0, |p| p.1) * 100.0;
+    let ymax = c
+        .pdf
+        .iter()
+        .map(|p| p.2.max(p.3))
+        .fold(0.0, f64::max)
+        .max(1e-9)
+        * 1.1
+        / 100.0;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "How consistently is a negative hard? (KS p = {})",
+                fmt_p(c.summary.ks.p)
+            ),
+            (SANS, 18),
+        )
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..top, 0f64..ymax)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!(
+            "% of queries for which the negative is in the hardest {hard_percent} %"
+        ))
+        .y_desc("density")
+        .label_style((SANS, 14))
+        .draw()
+        .map_err(err)?;
+    let series = |f: fn(&(f64, f64, f64, f64)) -> f64| -> Vec<(f64, f64)> {
+        c.pdf
+            .iter()
+            .flat_map(|p| [(p.0 * 100.0, f(p) / 100.0), (p.1 * 100.0, f(p) / 100.0)])
+            .collect()
+    };
+    chart
+        .draw_series(LineSeries::new(series(|p| p.2), BLUE_.stroke_width(2)))
+        .map_err(err)?
+        .label("real")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE_.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(series(|p| p.3), ORANGE.stroke_width(2)))
+        .map_err(err)?
+        .label("shuffled baseline")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((SANS, 14))
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// Table A3 as a figure: the most anti-correlated and most correlated class pairs.
+pub fn class_pairs(path: &Path, cp: &ClassPairs, k: usize) -> Result<()> {
+    let root = canvas(path, (1300, 40 * k.max(3) as u32 + 120))?;
+    let panels = root.split_evenly((1, 2));
+    let [low, high, _] = cp.extremes(k);
+    for (area, idx, caption, color) in [
+        (&panels[0], &low, "most anti-correlated class pairs", ORANGE),
+        (&panels[1], &high, "most correlated class pairs", BLUE_),
+    ] {
+        let names: Vec<String> = idx
+            .iter()
+            .map(|&i| {
+                let p = &cp.pairs[i];
+                format!(
+                    "{} / {}",
+                    short(&cp.names[p.query_class], 18),
+                    short(&cp.names[p.negative_class], 18)
+                )
+            })
+            .collect();
+        let n = idx.len().max(1) as f64;
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, (SANS, 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(300)
+            .build_cartesian_2d(-1f64..1f64, -0.5f64..n - 0.5)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_desc("mean dot product (query class / negative class)")
+            .y_label_formatter(&|v| {
+                let r = v.round();
+                if (v - r).abs() < 1e-6 && r >= 0.0 {
+                    names.get(r as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_labels(idx.len().max(1))
+            .label_style((SANS, 13))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(idx.iter().enumerate().map(|(r, &i)| {
+                let (v, y) = (cp.pairs[i].mean_dot, r as f64);
+                Rectangle::new([(0.0, y - 0.35), (v, y + 0.35)], color.filled())
+            }))
+            .map_err(err)?;
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}

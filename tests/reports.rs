@@ -1,0 +1,124 @@
+//! The committed report bundles are what the commands in reports/README.md
+//! make today. Values are compared to 1e-3 relative: a different CPU's GEMM
+//! kernel (FMA or not) can move a near-tied pair across a bin edge.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn run(args: &[&str]) {
+    let o = Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "negstudy {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn assert_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Number(x), Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-3 * y.abs().max(1e-12) || (x - y).abs() < 1e-300,
+                "{at}: {x} vs committed {y}"
+            );
+        }
+        (Object(x), Object(y)) => {
+            assert_eq!(
+                x.keys().collect::<Vec<_>>(),
+                y.keys().collect::<Vec<_>>(),
+                "{at}"
+            );
+            for (k, v) in x {
+                assert_close(v, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
+fn compare_bundles(fresh: &Path, committed: &Path) {
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    assert_close(
+        &read(&fresh.join("summary.json")),
+        &read(&committed.join("summary.json")),
+        "summary",
+    );
+    for entry in std::fs::read_dir(committed).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(
+            fresh.join(&name).exists(),
+            "{} is no longer produced",
+            name.to_string_lossy()
+        );
+    }
+    let header = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for csv in [
+        "same_class_by_bin.csv",
+        "wordnet_by_bin.csv",
+        "class_pairs.csv",
+        "consistency_pdf.csv",
+    ] {
+        assert_eq!(
+            header(&fresh.join(csv)),
+            header(&committed.join(csv)),
+            "{csv} columns"
+        );
+    }
+}
+
+#[test]
+fn committed_bundles_are_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("synthetic.safetensors");
+    let out = dir.path().join("synthetic");
+    run(&[
+        "dump",
+        "synthetic",
+        "--out",
+        dump.to_str().unwrap(),
+        "--rows",
+        "4000",
+        "--dim",
+        "128",
+        "--seed",
+        "0",
+    ]);
+    run(&[
+        "analyze",
+        "all",
+        "--embeddings",
+        dump.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    compare_bundles(&out, &repo("reports/synthetic"));
+
+    let demo = dir.path().join("demo");
+    let demo_dump = dir.path().join("pixels.safetensors");
+    run(&[
+        "demo",
+        "--out",
+        demo.to_str().unwrap(),
+        "--dump",
+        demo_dump.to_str().unwrap(),
+    ]);
+    compare_bundles(&demo, &repo("reports/demo"));
+}
