@@ -16,12 +16,14 @@ pub mod commands;
 pub mod data;
 pub mod difficulty;
 pub mod hierarchy;
+pub mod model;
 pub mod report;
 pub mod rng;
 pub mod stats;
 pub mod store;
 pub mod synthetic;
 pub mod table;
+pub mod train;
 
 /// The crate version, recorded in every dump and report.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -9,6 +9,24 @@ use std::time::Instant;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Training throughput (images/s) of the real training loop, and the cost
+    /// of a negative filter as a ratio against no filter, measured in the same run.
+    Train {
+        #[arg(long, value_enum, default_value = "resnet-narrow")]
+        arch: crate::model::Arch,
+        #[arg(long, default_value_t = 256)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 4096)]
+        queue_size: usize,
+        /// Timed steps (after one warm-up step).
+        #[arg(long, default_value_t = 8)]
+        steps: usize,
+        /// Filter whose selection cost is measured (empty: throughput only).
+        #[arg(long, default_value = "band(99.9,100) & same_class")]
+        drop: String,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
     /// The analysis pass against a straightforward single-thread full-sort implementation.
     Analyze {
         #[arg(long, default_value_t = 2000)]
@@ -41,8 +59,50 @@ fn best_of<T>(repeat: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T
     }
 }
 
+/// Mean images/s of a short run (the first step, which warms up, excluded).
+fn throughput(config: crate::train::config::TrainConfig) -> Result<f64> {
+    let dir = tempfile_dir()?;
+    crate::train::trainer::train(config, &dir, false, true, None)?;
+    let log = std::fs::read_to_string(dir.join(crate::train::checkpoint::LOG_FILE))?;
+    let ips: Vec<f64> = log.lines().skip(2).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    if ips.is_empty() {
+        bail!("no timed steps");
+    }
+    // Harmonic mean = total images / total time over equal-sized steps.
+    Ok(ips.len() as f64 / ips.iter().map(|v| 1.0 / v).sum::<f64>())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("negstudy-bench-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Train { arch, batch_size, queue_size, steps, drop, device } => {
+            let base = crate::train::config::TrainConfig {
+                name: "bench".into(),
+                arch,
+                batch_size,
+                queue_size,
+                epochs: 1,
+                log_every: 1,
+                telemetry: false,
+                train_limit: Some(batch_size * (steps + 1)),
+                device,
+                ..Default::default()
+            };
+            println!("training throughput, {arch:?}, batch {batch_size}, K = {queue_size}, {} threads, {steps} timed steps", rayon::current_num_threads());
+            let plain = throughput(base.clone())?;
+            println!("  no filter:                      {plain:.1} images/s");
+            if !drop.is_empty() {
+                let filtered = throughput(crate::train::config::TrainConfig { drop: Some(drop.clone()), ..base })?;
+                println!("  drop '{drop}': {filtered:.1} images/s");
+                println!("  selection + masking overhead: {:+.1} % of a step", 100.0 * (plain / filtered - 1.0));
+            }
+        }
         BenchCommand::Analyze {
             n_queries,
             n_negatives,

@@ -4,6 +4,7 @@
 pub mod analyze;
 mod bench;
 mod demo;
+pub mod train;
 mod dump;
 pub mod hierarchy;
 
@@ -23,6 +24,12 @@ pub enum Command {
     /// Inspect and convert embedding dumps (.safetensors, .npz, .npy, .parquet).
     #[command(subcommand)]
     Dump(dump::DumpCommand),
+    /// Pretrain MoCo v2 with optional per-query negative filters (burn).
+    Train(train::TrainArgs),
+    /// Linear probe (top-1/top-5) and weighted kNN of a checkpoint's frozen features.
+    LinearEval(train::EvalArgs),
+    /// Write an embedding dump (z, h, label, index) from a checkpoint.
+    Embed(train::EmbedArgs),
     /// The main job: analyse the bundled Fashion-MNIST test split end to end and write reports/demo/.
     Demo(demo::DemoArgs),
     /// Analyse negatives by difficulty and write a report bundle (CSV, PNG, index.md).
@@ -41,6 +48,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Dump(c) => dump::run(c),
         Command::Hierarchy(c) => hierarchy::run(c),
         Command::Demo(a) => demo::run(a),
+        Command::Train(a) => train::train(a).map(|_| ()),
+        Command::LinearEval(a) => {
+            let r = train::linear_eval(a)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(())
+        }
+        Command::Embed(a) => train::embed(a),
         Command::Bench(c) => bench::run(c),
         Command::Analyze(a) => {
             let (path, summary) = analyze::run(a)?;

@@ -1,0 +1,302 @@
+//! Image datasets named by spec strings, each with a train and a test part.
+//!
+//! | spec | train | test |
+//! |---|---|---|
+//! | `bundled:fashion-mnist-test` (alias `bundled`) | 8 000 of the bundled 10 000 test images | the other 2 000 |
+//! | `fashion-mnist[:DIR]` | the 60 000 training images | the 10 000 test images |
+//! | `cifar10:DIR` | `data_batch_1..5.bin` | `test_batch.bin` |
+//! | `cifar100:DIR` | `train.bin` (fine labels) | `test.bin` |
+//! | `folder:DIR` | `DIR/train/<class>/*` | `DIR/test/<class>/*` |
+//!
+//! `fashion-mnist` reads Debian's `dataset-fashion-mnist` files
+//! (`/usr/share/datasets/fashion-mnist/`) unless a folder is given.
+//!
+//! The bundled split is fixed and stratified: within each class, the images'
+//! indices are shuffled with SplitMix64 seeded `0x5EED + class` and the first
+//! 800 go to train, the last 200 to test. Pretraining and the linear probe's
+//! training never see the 2 000 test images.
+
+use super::classes;
+use super::idx;
+use crate::rng::Rng;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Images (u8, height × width × channels, row-major) with labels.
+#[derive(Clone, Debug)]
+pub struct ImageSet {
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    pub pixels: Vec<u8>,
+    pub labels: Vec<i64>,
+    /// Index of each image in its source (for dumps and reproducibility).
+    pub source_index: Vec<i64>,
+}
+
+impl ImageSet {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn image_size(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    pub fn image(&self, i: usize) -> &[u8] {
+        let s = self.image_size();
+        &self.pixels[i * s..(i + 1) * s]
+    }
+
+    /// The images at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> ImageSet {
+        let mut pixels = Vec::with_capacity(idx.len() * self.image_size());
+        for &i in idx {
+            pixels.extend_from_slice(self.image(i));
+        }
+        ImageSet {
+            height: self.height,
+            width: self.width,
+            channels: self.channels,
+            pixels,
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            source_index: idx.iter().map(|&i| self.source_index[i]).collect(),
+        }
+    }
+}
+
+/// A dataset with its train and test parts and class metadata.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// The spec it was loaded from.
+    pub spec: String,
+    pub train: ImageSet,
+    pub test: ImageSet,
+    pub classes: Vec<String>,
+    pub wnids: Option<Vec<String>>,
+}
+
+impl Dataset {
+    /// Per-channel mean and std of the training images in [0, 1] (for normalisation).
+    pub fn channel_stats(&self) -> (Vec<f32>, Vec<f32>) {
+        let t = &self.train;
+        let c = t.channels;
+        let mut sum = vec![0f64; c];
+        let mut sq = vec![0f64; c];
+        for (i, &p) in t.pixels.iter().enumerate() {
+            let v = p as f64 / 255.0;
+            sum[i % c] += v;
+            sq[i % c] += v * v;
+        }
+        let n = (t.pixels.len() / c).max(1) as f64;
+        let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+        let std: Vec<f32> =
+            sq.iter().zip(&mean).map(|(s, &m)| ((s / n - (m as f64) * (m as f64)).max(1e-12).sqrt()) as f32).collect();
+        (mean, std)
+    }
+}
+
+const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
+fn fashion_mnist_meta() -> (Vec<String>, Option<Vec<String>>) {
+    let (names, wnids) = classes::fashion_mnist();
+    (names, Some(wnids))
+}
+
+fn from_idx(images: idx::Images, offset: i64) -> ImageSet {
+    ImageSet {
+        height: images.rows,
+        width: images.cols,
+        channels: 1,
+        labels: images.labels.iter().map(|&l| l as i64).collect(),
+        source_index: (0..images.n as i64).map(|i| i + offset).collect(),
+        pixels: images.pixels,
+    }
+}
+
+fn read_idx_files(dir: &Path, prefix: &str) -> Result<idx::Images> {
+    let find = |kind: &str| -> Result<PathBuf> {
+        for ext in [".gz", ""] {
+            let p = dir.join(format!("{prefix}-{kind}{ext}"));
+            if p.exists() {
+                return Ok(p);
+            }
+        }
+        bail!("{}: no {prefix}-{kind}[.gz] (is dataset-fashion-mnist installed?)", dir.display())
+    };
+    let (ip, lp) = (find("images-idx3-ubyte")?, find("labels-idx1-ubyte")?);
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    idx::parse(&read(&ip)?, &read(&lp)?, &ip.display().to_string(), &lp.display().to_string())
+}
+
+/// The fixed stratified 8 000 / 2 000 split of the bundled test split.
+pub fn bundled_split(all: &ImageSet) -> (Vec<usize>, Vec<usize>) {
+    let classes = all.labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for c in 0..classes {
+        let mut idx: Vec<usize> = (0..all.len()).filter(|&i| all.labels[i] == c as i64).collect();
+        let k = idx.len();
+        Rng::new(0x5EED + c as u64).partial_shuffle(&mut idx, k);
+        let cut = k * 4 / 5;
+        train.extend_from_slice(&idx[..cut]);
+        test.extend_from_slice(&idx[cut..]);
+    }
+    train.sort_unstable();
+    test.sort_unstable();
+    (train, test)
+}
+
+/// CIFAR binary records: `label_bytes` label byte(s) (the last is used),
+/// then 3072 bytes of 32×32 RGB, channel-planar.
+fn read_cifar_files(files: &[PathBuf], label_bytes: usize) -> Result<ImageSet> {
+    let rec = label_bytes + 3072;
+    let (mut pixels, mut labels) = (Vec::new(), Vec::new());
+    for f in files {
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        if bytes.is_empty() || bytes.len() % rec != 0 {
+            bail!("{}: {} bytes is not a whole number of {rec}-byte CIFAR records (truncated?)", f.display(), bytes.len());
+        }
+        for r in bytes.chunks_exact(rec) {
+            labels.push(r[label_bytes - 1] as i64);
+            let planes = &r[label_bytes..];
+            for p in 0..1024 {
+                pixels.extend_from_slice(&[planes[p], planes[1024 + p], planes[2048 + p]]);
+            }
+        }
+    }
+    let n = labels.len() as i64;
+    Ok(ImageSet { height: 32, width: 32, channels: 3, pixels, labels, source_index: (0..n).collect() })
+}
+
+fn cifar_names(dir: &Path, meta_file: &str, fallback: usize) -> Vec<String> {
+    std::fs::read_to_string(dir.join(meta_file))
+        .map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+        .unwrap_or_else(|_| (0..fallback).map(|c| c.to_string()).collect())
+}
+
+/// `DIR/<class>/<image>` for every class folder (sorted), images decoded
+/// with the `image` crate and required to share one size.
+fn read_folder(dir: &Path, classes: &[String]) -> Result<ImageSet> {
+    let mut set: Option<ImageSet> = None;
+    let mut index = 0i64;
+    for (c, name) in classes.iter().enumerate() {
+        let cdir = dir.join(name);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&cdir)
+            .with_context(|| format!("reading {}", cdir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            let img = image::open(&f).with_context(|| format!("decoding {}", f.display()))?;
+            let (w, h) = (img.width() as usize, img.height() as usize);
+            let gray = matches!(img.color(), image::ColorType::L8 | image::ColorType::L16 | image::ColorType::La8);
+            let (channels, bytes) = if gray { (1, img.to_luma8().into_raw()) } else { (3, img.to_rgb8().into_raw()) };
+            let s = set.get_or_insert_with(|| ImageSet {
+                height: h,
+                width: w,
+                channels,
+                pixels: Vec::new(),
+                labels: Vec::new(),
+                source_index: Vec::new(),
+            });
+            if (s.height, s.width, s.channels) != (h, w, channels) {
+                bail!(
+                    "{}: {w}×{h}×{channels} differs from the folder's first image ({}×{}×{}); resize images to one size",
+                    f.display(),
+                    s.width,
+                    s.height,
+                    s.channels
+                );
+            }
+            s.pixels.extend_from_slice(&bytes);
+            s.labels.push(c as i64);
+            s.source_index.push(index);
+            index += 1;
+        }
+    }
+    set.with_context(|| format!("{}: no images found", dir.display()))
+}
+
+fn class_folders(dir: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("{}: no class folders", dir.display());
+    }
+    Ok(names)
+}
+
+/// Loads a dataset from its spec (see the module docs).
+pub fn load(spec: &str) -> Result<Dataset> {
+    let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
+    let ds = match (kind, arg) {
+        ("bundled", "" | "fashion-mnist-test") => {
+            let all = from_idx(idx::bundled_fashion_mnist_test()?, 0);
+            let (tr, te) = bundled_split(&all);
+            let (classes, wnids) = fashion_mnist_meta();
+            Dataset { spec: spec.into(), train: all.subset(&tr), test: all.subset(&te), classes, wnids }
+        }
+        ("fashion-mnist", dir) => {
+            let dir = Path::new(if dir.is_empty() { DEBIAN_FASHION_MNIST } else { dir });
+            let train = from_idx(read_idx_files(dir, "train")?, 0);
+            let test = from_idx(read_idx_files(dir, "t10k")?, 0);
+            let (classes, wnids) = fashion_mnist_meta();
+            Dataset { spec: spec.into(), train, test, classes, wnids }
+        }
+        ("cifar10", dir) if !dir.is_empty() => {
+            let dir = Path::new(dir);
+            let train_files: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect();
+            Dataset {
+                spec: spec.into(),
+                train: read_cifar_files(&train_files, 1)?,
+                test: read_cifar_files(&[dir.join("test_batch.bin")], 1)?,
+                classes: cifar_names(dir, "batches.meta.txt", 10),
+                wnids: None,
+            }
+        }
+        ("cifar100", dir) if !dir.is_empty() => {
+            let dir = Path::new(dir);
+            Dataset {
+                spec: spec.into(),
+                train: read_cifar_files(&[dir.join("train.bin")], 2)?,
+                test: read_cifar_files(&[dir.join("test.bin")], 2)?,
+                classes: cifar_names(dir, "fine_label_names.txt", 100),
+                wnids: None,
+            }
+        }
+        ("folder", dir) if !dir.is_empty() => {
+            let dir = Path::new(dir);
+            let classes = class_folders(&dir.join("train"))?;
+            Dataset {
+                spec: spec.into(),
+                train: read_folder(&dir.join("train"), &classes)?,
+                test: read_folder(&dir.join("test"), &classes)?,
+                classes,
+                wnids: None,
+            }
+        }
+        _ => bail!(
+            "unknown dataset spec '{spec}': expected bundled:fashion-mnist-test, fashion-mnist[:DIR], cifar10:DIR, cifar100:DIR or folder:DIR"
+        ),
+    };
+    if ds.train.is_empty() || ds.test.is_empty() {
+        bail!("dataset '{spec}': empty train or test part");
+    }
+    let classes = ds.classes.len() as i64;
+    for part in [&ds.train, &ds.test] {
+        if let Some(&l) = part.labels.iter().find(|&&l| l >= classes) {
+            bail!("dataset '{spec}': label {l} but only {classes} class names");
+        }
+    }
+    Ok(ds)
+}

@@ -1,0 +1,141 @@
+//! Training configuration: a TOML recipe (`analyses/*.toml`, table
+//! `[train]`) with command-line overrides; the resolved config is written
+//! into every run folder and checkpoint so evaluation and resume read back
+//! exactly what was trained.
+
+use crate::data::augment::AugmentConfig;
+use crate::model::{Arch, ModelConfig};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Everything a run needs. Defaults: MoCo v2 at small scale (DESIGN §7).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Run name: output goes to `runs/<name>/`.
+    pub name: String,
+    /// Dataset spec (see `negstudy train --help`).
+    pub data: String,
+    /// Pretrain on only the first N training images (tests, smoke runs).
+    pub train_limit: Option<usize>,
+    pub arch: Arch,
+    pub embed_dim: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// K: negatives in the queue.
+    pub queue_size: usize,
+    /// E: extra older keys used to refill dropped negatives (0 = no refill).
+    pub refill: usize,
+    /// Softmax temperature T.
+    pub temperature: f64,
+    /// Key-encoder momentum m.
+    pub momentum: f64,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// SGD momentum (PyTorch convention, dampening 0).
+    pub sgd_momentum: f64,
+    /// Linear warm-up epochs before the cosine schedule.
+    pub warmup_epochs: usize,
+    /// Keep only these negatives (expression, e.g. `band(95,100)`).
+    pub keep: Option<String>,
+    /// Drop these negatives (expression, e.g. `band(99.9,100) & same_class`).
+    pub drop: Option<String>,
+    /// The key batch is shuffled and encoded in this many sub-batches, each
+    /// with its own BatchNorm statistics (MoCo's shuffle-BN on one device).
+    pub shuffle_bn_splits: usize,
+    /// Write a train_log.csv row every this many steps.
+    pub log_every: usize,
+    /// Compute negative telemetry (percentile dots, same-class rates) for log rows.
+    pub telemetry: bool,
+    pub seed: u64,
+    /// `cpu` (burn's Flex backend) or `cuda` (with the `cuda` feature).
+    pub device: String,
+    pub augment: AugmentConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            name: "run".into(),
+            data: "bundled:fashion-mnist-test".into(),
+            train_limit: None,
+            arch: Arch::ResnetNarrow,
+            embed_dim: 128,
+            epochs: 10,
+            batch_size: 256,
+            queue_size: 4096,
+            refill: 0,
+            temperature: 0.2,
+            momentum: 0.99,
+            lr: 0.06,
+            weight_decay: 5e-4,
+            sgd_momentum: 0.9,
+            warmup_epochs: 0,
+            keep: None,
+            drop: None,
+            shuffle_bn_splits: 4,
+            log_every: 10,
+            telemetry: true,
+            seed: 0,
+            device: "cpu".into(),
+            augment: AugmentConfig::default(),
+        }
+    }
+}
+
+/// The recipe file shape: `[train]` plus whatever else a recipe holds (sweeps add tables).
+#[derive(Deserialize)]
+struct RecipeFile {
+    train: Option<toml::Value>,
+}
+
+impl TrainConfig {
+    /// Reads `[train]` from a recipe (or the whole file when it has no `[train]` table).
+    pub fn from_file(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let value: toml::Value = toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+        let train = match toml::from_str::<RecipeFile>(&text).ok().and_then(|r| r.train) {
+            Some(t) => t,
+            None => value,
+        };
+        train.try_into().with_context(|| format!("{}: bad [train] table", path.display()))
+    }
+
+    pub fn model(&self, in_channels: usize) -> ModelConfig {
+        ModelConfig { arch: self.arch, in_channels, embed_dim: self.embed_dim }
+    }
+
+    /// Checks the values that would otherwise fail deep inside training.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 || self.epochs == 0 || self.queue_size == 0 {
+            bail!("batch_size, epochs and queue_size must be positive");
+        }
+        if self.keep.is_some() && self.drop.is_some() {
+            bail!("give either keep or drop, not both");
+        }
+        if !(self.temperature > 0.0) || !(0.0..1.0).contains(&self.momentum) {
+            bail!("temperature must be > 0 and momentum in [0, 1)");
+        }
+        if self.shuffle_bn_splits == 0 || self.batch_size % self.shuffle_bn_splits != 0 {
+            bail!("batch_size ({}) must be a multiple of shuffle_bn_splits ({})", self.batch_size, self.shuffle_bn_splits);
+        }
+        for e in [&self.keep, &self.drop].into_iter().flatten() {
+            crate::difficulty::NegativeSet::parse(e).map_err(|err| anyhow::anyhow!("negative filter: {err}"))?;
+        }
+        Ok(())
+    }
+
+    /// Learning rate at `step` of `steps_per_epoch · epochs`: linear warm-up,
+    /// then half-cosine to 0 (MoCo v2's schedule, per step).
+    pub fn lr_at(&self, step: usize, steps_per_epoch: usize) -> f64 {
+        let total = (self.epochs * steps_per_epoch).max(1) as f64;
+        let warm = (self.warmup_epochs * steps_per_epoch) as f64;
+        let s = step as f64;
+        if s < warm {
+            self.lr * (s + 1.0) / warm
+        } else {
+            self.lr * 0.5 * (1.0 + (std::f64::consts::PI * (s - warm) / (total - warm).max(1.0)).cos())
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! MoCo v2's queue and loss, as in the official code
+//! (`logits = [q·k⁺, q·queue] / T`, target 0, cross-entropy; keys enqueued
+//! after the step), with per-query negative filters and refill (DESIGN §2).
+//!
+//! The queue is kept newest-first: positions 0..K are the K newest keys (the
+//! negatives), K..K+E the E older "refill" keys. Each slot carries the key's
+//! label (an oracle used only by filters and telemetry; −1 for the random
+//! initial keys) and the step it was enqueued at.
+
+use super::select;
+use crate::difficulty::{Band, NegativeSet};
+use crate::rng::Rng;
+use anyhow::Result;
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::TensorData;
+
+/// The negative queue.
+pub struct Queue {
+    /// [K + E, d], L2-normalised rows, newest first.
+    pub keys: Tensor<2>,
+    /// [K + E] labels, newest first (−1: initial random key).
+    pub labels: Tensor<1, Int>,
+    /// Host copy of the labels (for telemetry and checkpoints).
+    pub host_labels: Vec<i64>,
+    /// Step at which each slot was enqueued (−1: initial).
+    pub enqueued_at: Vec<i64>,
+    /// K: negatives per query.
+    pub size: usize,
+    /// E: extra keys for refill.
+    pub extra: usize,
+}
+
+impl Queue {
+    /// Random unit keys (MoCo initialises the queue with normalised Gaussians).
+    pub fn new(size: usize, extra: usize, dim: usize, seed: u64, device: &Device) -> Queue {
+        let n = size + extra;
+        let mut rng = Rng::stream(seed, 0x0_0E0E);
+        let mut data: Vec<f32> = (0..n * dim).map(|_| crate::synthetic::gaussian(&mut rng) as f32).collect();
+        for row in data.chunks_mut(dim) {
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+        Queue::from_parts(data, vec![-1; n], vec![-1; n], size, extra, dim, device)
+    }
+
+    pub fn from_parts(keys: Vec<f32>, labels: Vec<i64>, enqueued_at: Vec<i64>, size: usize, extra: usize, dim: usize, device: &Device) -> Queue {
+        let n = size + extra;
+        Queue {
+            keys: Tensor::from_data(TensorData::new(keys, [n, dim]), device),
+            labels: Tensor::from_data(TensorData::new(labels.clone(), [n]), device),
+            host_labels: labels,
+            enqueued_at,
+            size,
+            extra,
+        }
+    }
+
+    /// Puts `keys` [B, d] (detached) at the front, dropping the oldest B.
+    pub fn enqueue(&mut self, keys: Tensor<2>, labels: &[i64], step: i64) {
+        let total = self.size + self.extra;
+        let b = labels.len().min(total);
+        let device = self.keys.device();
+        let keep = total - b;
+        let old = self.keys.clone().slice([0..keep]);
+        self.keys = Tensor::cat(vec![keys.slice([0..b]).detach(), old], 0);
+        let mut host: Vec<i64> = labels[..b].to_vec();
+        host.extend_from_slice(&self.host_labels[..keep]);
+        self.labels = Tensor::from_data(TensorData::new(host.clone(), [total]), &device);
+        self.host_labels = host;
+        let mut ages = vec![step; b];
+        ages.extend_from_slice(&self.enqueued_at[..keep]);
+        self.enqueued_at = ages;
+    }
+}
+
+/// Which negatives a query uses.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    /// Use every negative (the baseline).
+    None,
+    /// Use only the negatives in the set.
+    Keep(NegativeSet),
+    /// Use every negative except those in the set.
+    Drop(NegativeSet),
+}
+
+impl Filter {
+    /// The negatives to drop, as an expression (None: drop nothing).
+    pub fn drop_set(&self) -> Option<NegativeSet> {
+        match self {
+            Filter::None => None,
+            Filter::Keep(e) => Some(NegativeSet::Not(Box::new(e.clone()))),
+            Filter::Drop(e) => Some(e.clone()),
+        }
+    }
+}
+
+/// Logits and what was used, for the loss and telemetry.
+pub struct Logits {
+    /// [N, 1 + K + E] / T, dropped entries −∞.
+    pub logits: Tensor<2>,
+    /// q·queue before masking, [N, K + E] (detached).
+    pub negatives: Tensor<2>,
+    /// Which queue entries each query used, [N, K + E].
+    pub used: Tensor<2, Bool>,
+}
+
+/// `same_class[i, j]` = query i's label equals queue entry j's label.
+pub fn same_class(query_labels: &Tensor<1, Int>, queue_labels: &Tensor<1, Int>) -> Tensor<2, Bool> {
+    let (n, m) = (query_labels.dims()[0], queue_labels.dims()[0]);
+    let q = query_labels.clone().reshape([n, 1]).expand([n, m]);
+    let k = queue_labels.clone().reshape([1, m]).expand([n, m]);
+    q.equal(k)
+}
+
+/// Which queue entries each query uses, from the detached scores `q·queue`
+/// [N, K + E]: the filter's kept set among the K newest, and with refill
+/// (E > 0) as many of the newest extra keys as the query dropped.
+pub fn used_mask(scores: &Tensor<2>, queue: &Queue, filter: &Filter, query_labels: &Tensor<1, Int>) -> Result<Tensor<2, Bool>> {
+    let [n, _] = scores.dims();
+    let (size, extra) = (queue.size, queue.extra);
+    let device = scores.device();
+    let all = |cols: usize, value: bool| Tensor::<2>::zeros([n, cols], &device).equal_elem(if value { 0.0 } else { 1.0 });
+    let main = scores.clone().slice([0..n, 0..size]);
+    Ok(match filter.drop_set() {
+        // Without a filter the refill keys stay unused.
+        None if extra == 0 => all(size, true),
+        None => Tensor::cat(vec![all(size, true), all(extra, false)], 1),
+        Some(drop) => {
+            let same = drop.uses_labels().then(|| same_class(query_labels, &queue.labels.clone().slice([0..size])));
+            let dropped = select::select(&drop, &main, same.as_ref())?;
+            let kept = dropped.clone().bool_not();
+            if extra == 0 {
+                kept
+            } else {
+                // Refill: extra key j (0 = newest) is used iff j < #dropped.
+                let count = dropped.int().sum_dim(1);
+                let order = Tensor::<1, Int>::arange(0..extra as i64, &device).reshape([1, extra]).expand([n, extra]);
+                Tensor::cat(vec![kept, order.lower(count.expand([n, extra]))], 1)
+            }
+        }
+    })
+}
+
+/// `[l_pos, l_neg with unused entries at −∞] / T` — dropped negatives are
+/// absent from the softmax, not zeroed.
+pub fn masked_logits(l_pos: Tensor<2>, l_neg: Tensor<2>, used: Tensor<2, Bool>, temperature: f64) -> Tensor<2> {
+    Tensor::cat(vec![l_pos, l_neg.mask_fill(used.bool_not(), f32::NEG_INFINITY)], 1).div_scalar(temperature)
+}
+
+/// Builds MoCo's logits for queries `q` [N, d] and positive keys `k` [N, d].
+pub fn logits(q: Tensor<2>, k: Tensor<2>, queue: &Queue, filter: &Filter, query_labels: &Tensor<1, Int>, temperature: f64) -> Result<Logits> {
+    let l_pos = (q.clone() * k).sum_dim(1);
+    let l_neg = q.matmul(queue.keys.clone().transpose());
+    let scores = l_neg.clone().detach();
+    let used = used_mask(&scores, queue, filter, query_labels)?;
+    Ok(Logits { logits: masked_logits(l_pos, l_neg, used.clone(), temperature), negatives: scores, used })
+}
+
+/// Cross-entropy with target 0 (the positive), averaged over the batch.
+pub fn loss(logits: Tensor<2>) -> Tensor<1> {
+    let n = logits.dims()[0];
+    log_softmax(logits, 1).slice([0..n, 0..1]).mean().neg()
+}
+
+/// Telemetry of one step's negatives (means over queries).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Telemetry {
+    /// Queue dot product at the 50th, 95th and 99.9th per-query percentiles.
+    pub p50: f64,
+    pub p95: f64,
+    pub p999: f64,
+    /// Same-class rate among each query's hardest 5 % of the K newest, and among the rest.
+    pub hard_same_class: f64,
+    pub easy_same_class: f64,
+    /// Negatives each query actually used.
+    pub used_per_query: f64,
+}
+
+impl Telemetry {
+    /// A log row without telemetry (all NaN, written as empty cells).
+    pub fn unmeasured() -> Telemetry {
+        let nan = f64::NAN;
+        Telemetry { p50: nan, p95: nan, p999: nan, hard_same_class: nan, easy_same_class: nan, used_per_query: nan }
+    }
+}
+
+pub fn telemetry(l: &Logits, queue: &Queue, query_labels: &Tensor<1, Int>) -> Result<Telemetry> {
+    let [n, _] = l.negatives.dims();
+    let size = queue.size;
+    let main = l.negatives.clone().slice([0..n, 0..size]);
+    let pct = |p: f64| -> Result<f64> {
+        let k = Band::new(p, 100.0).map_err(anyhow::Error::msg)?.rank_range(size).start;
+        Ok(select::value_at_rank(&main, k)?.mean().into_scalar::<f32>() as f64)
+    };
+    let hard = select::select(&NegativeSet::Band(Band::new(95.0, 100.0).map_err(anyhow::Error::msg)?), &main, None)?;
+    let same = same_class(query_labels, &queue.labels.clone().slice([0..size]));
+    let rate = |mask: Tensor<2, Bool>| -> f64 {
+        let total = mask.clone().int().sum().into_scalar::<i64>() as f64;
+        let hits = mask.bool_and(same.clone()).int().sum().into_scalar::<i64>() as f64;
+        if total > 0.0 {
+            hits / total
+        } else {
+            f64::NAN
+        }
+    };
+    Ok(Telemetry {
+        p50: pct(50.0)?,
+        p95: pct(95.0)?,
+        p999: pct(99.9)?,
+        hard_same_class: rate(hard.clone()),
+        easy_same_class: rate(hard.bool_not()),
+        used_per_query: l.used.clone().int().sum().into_scalar::<i64>() as f64 / n as f64,
+    })
+}

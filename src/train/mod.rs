@@ -1,0 +1,9 @@
+//! MoCo v2 pretraining with per-query negative filters (burn), checkpoints,
+//! and evaluation (DESIGN §2, §7).
+
+pub mod checkpoint;
+pub mod config;
+pub mod eval;
+pub mod moco;
+pub mod select;
+pub mod trainer;

@@ -1,0 +1,262 @@
+//! The MoCo v2 training loop, written out plainly (burn's `Learner` does not
+//! fit MoCo's per-step side effects: momentum update, queue, filters).
+//!
+//! Each step, as in the official code: momentum-update the key encoder from
+//! the query encoder; encode queries; encode keys (shuffled, in sub-batches,
+//! no gradient); logits and loss with the negative filter; backward and SGD
+//! step on the query encoder; enqueue the keys.
+//!
+//! One checkpoint per epoch (written to a temporary folder, then renamed);
+//! `resume` continues after the last one, and on CPU reproduces an
+//! uninterrupted run's losses exactly: data order, augmentation and the
+//! shuffle-BN permutation are keyed by (seed, epoch/step), and the
+//! checkpoint holds both encoders (with BatchNorm running statistics), the
+//! optimizer's momentum buffers and the queue.
+
+use super::checkpoint::{self, Checkpoint};
+use super::config::TrainConfig;
+use super::moco::{self, Filter, Queue};
+use crate::data::augment::{spawn_epoch, Normalize};
+use crate::data::dataset::{self, Dataset};
+use crate::difficulty::NegativeSet;
+use crate::model::Encoder;
+use crate::rng::Rng;
+use anyhow::{bail, Context, Result};
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The compute device named in a config.
+pub fn device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" | "flex" => Ok(Device::flex()),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0)),
+        #[cfg(feature = "ndarray")]
+        "ndarray" => Ok(Device::ndarray()),
+        other => bail!("unknown or unavailable device '{other}' (this build has: cpu{}{})", if cfg!(feature = "cuda") { ", cuda" } else { "" }, if cfg!(feature = "ndarray") { ", ndarray" } else { "" }),
+    }
+}
+
+/// Collects a module's float parameters, flattened, in visiting order.
+struct Collect(Vec<Tensor<1>>);
+
+impl ModuleVisitor for Collect {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+        self.0.push(p.val().detach().flatten(0, D - 1));
+    }
+}
+
+/// `k ← m·k + (1 − m)·q` over the parameters (MoCo's momentum update; BatchNorm
+/// running statistics are buffers and are not averaged, as in the official code).
+struct MomentumUpdate {
+    from: Vec<Tensor<1>>,
+    next: usize,
+    m: f64,
+}
+
+impl ModuleMapper for MomentumUpdate {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let q = self.from[self.next].clone();
+        self.next += 1;
+        let m = self.m;
+        p.map(|k| {
+            let dims = k.dims();
+            (k.detach().mul_scalar(m) + q.reshape(dims).mul_scalar(1.0 - m)).detach()
+        })
+    }
+}
+
+/// Momentum-updates `key` from `query` (m = 0 copies).
+pub fn momentum_update(query: &Encoder, key: Encoder, m: f64) -> Encoder {
+    let mut c = Collect(Vec::new());
+    query.visit(&mut c);
+    key.map(&mut MomentumUpdate { from: c.0, next: 0, m })
+}
+
+/// `[B, C, H, W]` tensor from a CHW-flattened batch.
+pub fn images(data: Vec<f32>, b: usize, c: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(data, [b, c, h, w]), device)
+}
+
+/// Everything a step needs besides the batch.
+pub struct State {
+    pub config: TrainConfig,
+    pub query: Encoder,
+    pub key: Encoder,
+    pub optim: ModuleOptimizer,
+    pub queue: Queue,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Steps completed.
+    pub step: usize,
+}
+
+fn sgd(c: &TrainConfig) -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig::new().with_momentum(c.sgd_momentum).with_dampening(0.0)))
+        .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
+        .init()
+}
+
+/// One row of train_log.csv.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LogRow {
+    pub epoch: usize,
+    pub step: usize,
+    pub loss: f64,
+    pub lr: f64,
+    #[serde(flatten)]
+    pub negatives: moco::Telemetry,
+    pub images_per_sec: f64,
+}
+
+/// Loads the dataset and its normalisation for a config.
+pub fn data(config: &TrainConfig) -> Result<(Dataset, Normalize)> {
+    let ds = dataset::load(&config.data)?;
+    let (mean, std) = ds.channel_stats();
+    Ok((ds, Normalize { mean, std }))
+}
+
+/// Trains according to `config` in `run_dir`, resuming from the last
+/// checkpoint there when `resume` is set. Returns the final state.
+///
+/// `stop_after` ends the run after that many completed epochs (as if
+/// interrupted there) without changing its configuration or schedule.
+pub fn train(config: TrainConfig, run_dir: &Path, resume: bool, quiet: bool, stop_after: Option<usize>) -> Result<State> {
+    config.validate()?;
+    let (ds, norm) = data(&config)?;
+    let dev = device(&config.device)?;
+    dev.seed(config.seed);
+    let ad = dev.clone().autodiff();
+    let model_cfg = config.model(ds.train.channels);
+    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+
+    let mut state = match checkpoint::latest(run_dir)? {
+        Some(dir) if resume => {
+            let ck = Checkpoint::load(&dir, &model_cfg, &ad)?;
+            if ck.config != config {
+                bail!(
+                    "{}: the checkpoint was trained with a different configuration; resume with the same recipe and overrides (saved: {})",
+                    dir.display(),
+                    dir.join("config.toml").display()
+                );
+            }
+            let optim = sgd(&config).load(dir.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
+            State { config: config.clone(), query: ck.query, key: ck.key, optim, queue: ck.queue, epoch: ck.epoch, step: ck.step }
+        }
+        Some(dir) => bail!("{} holds checkpoints ({}); pass --resume to continue or choose another --name", run_dir.display(), dir.display()),
+        None => {
+            let query = model_cfg.init(&ad);
+            let key = momentum_update(&query, model_cfg.init(&ad), 0.0).no_grad();
+            let queue = Queue::new(config.queue_size, config.refill, config.embed_dim, config.seed, &ad);
+            checkpoint::write_config(run_dir, &config)?;
+            State { config: config.clone(), query, key, optim: sgd(&config), queue, epoch: 0, step: 0 }
+        }
+    };
+    if state.epoch >= config.epochs {
+        return Ok(state);
+    }
+
+    let filter = match (&config.keep, &config.drop) {
+        (Some(k), None) => Filter::Keep(NegativeSet::parse(k).map_err(|e| anyhow::anyhow!("{e}"))?),
+        (None, Some(d)) => Filter::Drop(NegativeSet::parse(d).map_err(|e| anyhow::anyhow!("{e}"))?),
+        _ => Filter::None,
+    };
+    let train_set = Arc::new(match config.train_limit {
+        Some(n) if n < ds.train.len() => ds.train.subset(&(0..n).collect::<Vec<_>>()),
+        _ => ds.train.clone(),
+    });
+    let steps_per_epoch = train_set.len() / config.batch_size;
+    if steps_per_epoch == 0 {
+        bail!("batch_size {} exceeds the {} training images", config.batch_size, train_set.len());
+    }
+    let (c, h, w) = (train_set.channels, train_set.height, train_set.width);
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new((config.epochs * steps_per_epoch) as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_position(state.step as u64);
+
+    let last = stop_after.map_or(config.epochs, |s| s.min(config.epochs));
+    for epoch in state.epoch..last {
+        bar.set_prefix(format!("epoch {}/{}", epoch + 1, config.epochs));
+        let batches = spawn_epoch(train_set.clone(), config.augment.clone(), norm.clone(), config.batch_size, config.seed, epoch);
+        let mut rows = Vec::new();
+        let mut window = (Instant::now(), 0usize);
+        for batch in batches {
+            let b = batch.labels.len();
+            let lr = config.lr_at(state.step, steps_per_epoch);
+            // Momentum update first, then keys (official order).
+            state.key = momentum_update(&state.query, state.key, config.momentum);
+            let q = state.query.forward(images(batch.query_view, b, c, h, w, &ad));
+            let k = shuffled_keys(&state.key, batch.key_view, b, (c, h, w), config.shuffle_bn_splits, Rng::stream(config.seed ^ 0x5B, state.step as u64), &ad);
+            let labels = Tensor::<1, Int>::from_data(TensorData::new(batch.labels.clone(), [b]), &ad);
+            let l = moco::logits(q, k.clone(), &state.queue, &filter, &labels, config.temperature)?;
+            let log_now = state.step % config.log_every == 0;
+            let telemetry = match (log_now, config.telemetry) {
+                (false, _) => None,
+                (true, true) => Some(moco::telemetry(&l, &state.queue, &labels)?),
+                (true, false) => Some(moco::Telemetry::unmeasured()),
+            };
+            let loss = moco::loss(l.logits);
+            let loss_value = loss.clone().into_scalar::<f32>() as f64;
+            if !loss_value.is_finite() {
+                bail!("loss became {loss_value} at step {} (lr {lr}); lower the learning rate", state.step);
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &state.query);
+            state.query = state.optim.step(lr, state.query, grads);
+            state.queue.enqueue(k, &batch.labels, state.step as i64);
+            window.1 += b;
+            if let Some(t) = telemetry {
+                let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+                window = (Instant::now(), 0);
+                bar.set_message(format!("loss {loss_value:.4}  lr {lr:.4}  {ips:.0} img/s"));
+                rows.push(LogRow { epoch, step: state.step, loss: loss_value, lr, negatives: t, images_per_sec: ips });
+            }
+            state.step += 1;
+            bar.inc(1);
+        }
+        state.epoch = epoch + 1;
+        checkpoint::save(run_dir, &state, &rows)?;
+    }
+    bar.finish_and_clear();
+    Ok(state)
+}
+
+/// Keys for a batch: shuffled, encoded in `splits` sub-batches (each with its
+/// own BatchNorm statistics), un-shuffled, detached.
+fn shuffled_keys(key: &Encoder, view: Vec<f32>, b: usize, (c, h, w): (usize, usize, usize), splits: usize, mut rng: Rng, device: &Device) -> Tensor<2> {
+    let size = c * h * w;
+    let mut perm: Vec<usize> = (0..b).collect();
+    rng.partial_shuffle(&mut perm, b);
+    let mut shuffled = Vec::with_capacity(view.len());
+    for &i in &perm {
+        shuffled.extend_from_slice(&view[i * size..(i + 1) * size]);
+    }
+    let chunk = b / splits;
+    let parts: Vec<Tensor<2>> = shuffled
+        .chunks(chunk * size)
+        .map(|part| key.forward(images(part.to_vec(), part.len() / size, c, h, w, device)))
+        .collect();
+    let k = Tensor::cat(parts, 0);
+    let mut inverse = vec![0i64; b];
+    for (pos, &i) in perm.iter().enumerate() {
+        inverse[i] = pos as i64;
+    }
+    k.select(0, Tensor::<1, Int>::from_data(TensorData::new(inverse, [b]), device)).detach()
+}
+
+/// `runs/<name>` under `root`.
+pub fn run_dir(root: &Path, name: &str) -> PathBuf {
+    root.join(name)
+}

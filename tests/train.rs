@@ -1,0 +1,222 @@
+//! The trainer: MoCo loss against a hand computation, zero gradient for
+//! dropped negatives, device selection against `difficulty.rs`, refill,
+//! exact resume on CPU, and the train → linear-eval → embed → analyze path.
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use negstudy::difficulty::NegativeSet;
+use negstudy::rng::Rng;
+use negstudy::train::moco::{self, Filter, Queue};
+use negstudy::train::select;
+use std::path::Path;
+use std::process::Command;
+
+fn t2(v: Vec<f32>, shape: [usize; 2], d: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(v, shape), d)
+}
+
+fn vec2(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+}
+
+fn bools(t: Tensor<2, Bool>) -> Vec<bool> {
+    t.into_data().try_into_vec::<bool>().unwrap()
+}
+
+fn labels(v: Vec<i64>, d: &Device) -> Tensor<1, Int> {
+    let n = v.len();
+    Tensor::from_data(TensorData::new(v, [n]), d)
+}
+
+#[test]
+fn loss_matches_a_hand_computation() {
+    // q = (1,0), k⁺ = (0.6,0.8), queue = (1,0), (0,1), (−1,0); T = 0.5.
+    // logits = [0.6, 1, 0, −1] / 0.5 = [1.2, 2, 0, −2];
+    // loss = −log(e^1.2 / (e^1.2 + e^2 + e^0 + e^−2)).
+    let d = Device::flex();
+    let queue = Queue::from_parts(vec![1., 0., 0., 1., -1., 0.], vec![0, 1, 2], vec![-1; 3], 3, 0, 2, &d);
+    let q = t2(vec![1.0, 0.0], [1, 2], &d);
+    let k = t2(vec![0.6, 0.8], [1, 2], &d);
+    let l = moco::logits(q, k, &queue, &Filter::None, &labels(vec![0], &d), 0.5).unwrap();
+    let got = vec2(l.logits.clone());
+    for (g, w) in got.iter().zip([1.2f32, 2.0, 0.0, -2.0]) {
+        assert!((g - w).abs() < 1e-6, "{got:?}");
+    }
+    let want = -(1.2f64.exp() / (1.2f64.exp() + 2f64.exp() + 1.0 + (-2f64).exp())).ln();
+    let loss = moco::loss(l.logits).into_scalar::<f32>() as f64;
+    assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
+    // Dropping the hardest negative (1,0) for this query removes e^2 from the sum.
+    let drop = Filter::Drop(NegativeSet::parse("band(66.67,100)").unwrap());
+    let q = t2(vec![1.0, 0.0], [1, 2], &d);
+    let k = t2(vec![0.6, 0.8], [1, 2], &d);
+    let l = moco::logits(q, k, &queue, &drop, &labels(vec![0], &d), 0.5).unwrap();
+    let want = -(1.2f64.exp() / (1.2f64.exp() + 1.0 + (-2f64).exp())).ln();
+    let loss = moco::loss(l.logits).into_scalar::<f32>() as f64;
+    assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
+}
+
+#[test]
+fn dropped_negatives_get_exactly_zero_gradient() {
+    let d = Device::flex().autodiff();
+    let mut rng = Rng::new(3);
+    let (n, k) = (6, 40);
+    let s: Vec<f32> = (0..n * k).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect();
+    let scores = t2(s, [n, k], &d).require_grad();
+    let pos = t2(vec![0.5; n], [n, 1], &d);
+    let queue = Queue::new(k, 0, 4, 0, &d);
+    let filter = Filter::Drop(NegativeSet::parse("band(90,100) | band(0,10)").unwrap());
+    let used = moco::used_mask(&scores.clone().detach(), &queue, &filter, &labels(vec![0; n], &d)).unwrap();
+    let loss = moco::loss(moco::masked_logits(pos, scores.clone(), used.clone(), 0.2));
+    let grads = loss.backward();
+    let g: Vec<f32> = scores.grad(&grads).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
+    let used = bools(used.inner());
+    assert_eq!(used.iter().filter(|&&u| !u).count(), n * 8, "4 + 4 of 40 dropped per query");
+    for (i, (&gi, &u)) in g.iter().zip(&used).enumerate() {
+        if u {
+            assert!(gi != 0.0, "used entry {i} has zero gradient");
+        } else {
+            assert_eq!(gi.to_bits(), 0f32.to_bits(), "dropped entry {i} has gradient {gi}");
+        }
+    }
+}
+
+/// Scores on a coarse grid (many ties) with labels.
+fn random_scores(rng: &mut Rng, n: usize, m: usize) -> (Vec<f32>, Vec<i64>, Vec<i64>) {
+    let s = (0..n * m).map(|_| (rng.below(33) as f32 - 16.0) / 16.0).collect();
+    let neg = (0..m).map(|_| rng.below(5) as i64).collect();
+    let q = (0..n).map(|_| rng.below(5) as i64).collect();
+    (s, neg, q)
+}
+
+#[test]
+fn device_selection_equals_difficulty_rs() {
+    let d = Device::flex();
+    let mut rng = Rng::new(11);
+    let exprs = [
+        "band(95,100)",
+        "band(0,95)",
+        "band(99.9,100)",
+        "band(85,90) | band(95,100)",
+        "same_class",
+        "band(99.9,100) & same_class",
+        "band(99.9,100) & !same_class",
+        "band(0,99.9) & same_class",
+        "!(band(10,20) | same_class) & band(5,50)",
+    ];
+    for (n, m) in [(7, 200), (3, 1000), (16, 64), (2, 3)] {
+        let (s, neg, q) = random_scores(&mut rng, n, m);
+        let scores = t2(s.clone(), [n, m], &d);
+        let same = moco::same_class(&labels(q.clone(), &d), &labels(neg.clone(), &d));
+        for e in exprs {
+            let expr = NegativeSet::parse(e).unwrap();
+            let device_sel = bools(select::select(&expr, &scores, Some(&same)).unwrap());
+            let host_sel = select::select_host(&expr, &s, m, Some((&neg, &q))).unwrap();
+            assert_eq!(device_sel, host_sel, "{e} on {n}×{m}");
+        }
+    }
+}
+
+#[test]
+fn refill_keeps_exactly_k_negatives_per_query() {
+    let d = Device::flex();
+    let mut rng = Rng::new(5);
+    let (n, k) = (9, 20);
+    for extra in [20usize, 5] {
+        let queue = Queue::new(k, extra, 4, 1, &d);
+        let s: Vec<f32> = (0..n * (k + extra)).map(|_| rng.unit() as f32).collect();
+        let scores = t2(s, [n, k + extra], &d);
+        for (expr, dropped) in [("band(50,100)", 10usize), ("band(0,100)", 20), ("band(97,100)", 1)] {
+            let f = Filter::Drop(NegativeSet::parse(expr).unwrap());
+            let used = bools(moco::used_mask(&scores, &queue, &f, &labels(vec![0; n], &d)).unwrap());
+            for row in used.chunks(k + extra) {
+                let in_k = row[..k].iter().filter(|&&u| u).count();
+                let refilled = row[k..].iter().filter(|&&u| u).count();
+                assert_eq!(in_k, k - dropped, "{expr}");
+                assert_eq!(refilled, dropped.min(extra), "{expr}, E = {extra}");
+                assert!(row[k..k + refilled].iter().all(|&u| u), "the newest extra keys are used first");
+                if extra >= dropped {
+                    assert_eq!(in_k + refilled, k, "{expr}: exactly K negatives");
+                }
+            }
+        }
+    }
+}
+
+fn negstudy(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_negstudy")).args(args).output().unwrap();
+    assert!(o.status.success(), "negstudy {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The (epoch, step, loss) columns of a train log.
+fn losses(run: &Path) -> Vec<String> {
+    std::fs::read_to_string(run.join("train_log.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+const TINY: [&str; 16] = [
+    "--data", "bundled:fashion-mnist-test", "--train-limit", "256", "--batch-size", "32", "--queue-size", "64",
+    "--epochs", "3", "--log-every", "1", "--shuffle-bn-splits", "2", "--quiet", "--drop",
+];
+
+#[test]
+fn resumed_run_reproduces_uninterrupted_losses_then_evaluates_and_embeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().to_str().unwrap();
+    let filter = "band(99,100) & same_class";
+    let mut base: Vec<&str> = vec!["train", "--runs", runs];
+    base.extend_from_slice(&TINY);
+    base.push(filter);
+    let mut whole = base.clone();
+    whole.extend(["--name", "whole"]);
+    negstudy(&whole);
+    let mut part = base.clone();
+    part.extend(["--name", "part"]);
+    negstudy(&[&part[..], &["--stop-after", "1"]].concat());
+    assert_eq!(losses(&dir.path().join("part")).len(), 1 + 8, "header + 8 steps of epoch 1");
+    part.push("--resume");
+    negstudy(&part);
+    let (a, b) = (losses(&dir.path().join("whole")), losses(&dir.path().join("part")));
+    assert_eq!(a.len(), 1 + 3 * 8);
+    assert_eq!(a, b, "losses of the resumed run equal the uninterrupted run's");
+    // A learning signal: the last epoch's mean loss is below the first
+    // epoch's once the queue holds real keys (K = 64 = 2 steps of 32; the very
+    // first steps are easy because the initial queue is random).
+    let epoch_mean = |e: &str, skip: usize| -> f64 {
+        let v: Vec<f64> = a[1..].iter().filter(|r| r.starts_with(e)).skip(skip).map(|r| r.split(',').nth(2).unwrap().parse().unwrap()).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (first, last) = (epoch_mean("0,", 2), epoch_mean("2,", 0));
+    assert!(last < first, "mean loss {first} → {last}");
+    // Resuming a finished run again changes nothing; a different config is refused.
+    negstudy(&part);
+    let o = Command::new(env!("CARGO_BIN_EXE_negstudy")).args([&part[..], &["--temperature", "0.5"]].concat()).output().unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("different configuration"));
+
+    // linear-eval with baselines writes eval.json next to the checkpoints.
+    let run = dir.path().join("whole");
+    let out = negstudy(&["linear-eval", "--checkpoint", run.to_str().unwrap(), "--baselines", "--probe-epochs", "5"]);
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in ["top1", "top5", "knn_top1"] {
+        let v = e[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+        assert!(e["baselines"]["raw_pixels"][key].as_f64().is_some());
+        assert!(e["baselines"]["random_init"][key].as_f64().is_some());
+    }
+    assert!(e["top5"].as_f64() >= e["top1"].as_f64());
+    assert_eq!(e["test_images"], 2000);
+    assert!(run.join("eval.json").exists());
+
+    // embed → a dump the analyses read, with Fashion-MNIST wnids.
+    let dump = dir.path().join("emb.safetensors");
+    negstudy(&["embed", "--checkpoint", run.to_str().unwrap(), "--encoder", "momentum", "--out", dump.to_str().unwrap()]);
+    let info = negstudy(&["dump", "info", dump.to_str().unwrap()]);
+    assert!(info.contains("rows (N)    2000") && info.contains("z dim (d)   128") && info.contains("h dim (D)   128"), "{info}");
+    assert!(info.contains("encoder     momentum") && info.contains("wnids       present"), "{info}");
+    let report = dir.path().join("report");
+    negstudy(&["analyze", "all", "--embeddings", dump.to_str().unwrap(), "--n-queries", "500", "--n-negatives", "500", "--out", report.to_str().unwrap()]);
+    assert!(report.join("index.md").exists());
+}
