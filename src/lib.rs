@@ -21,6 +21,7 @@ pub mod report;
 pub mod rng;
 pub mod stats;
 pub mod store;
+pub mod sweep;
 pub mod synthetic;
 pub mod table;
 pub mod train;

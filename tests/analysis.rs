@@ -539,7 +539,18 @@ fn bad_inputs_give_clear_errors() {
     rejects(&strs(&pair("all", &d2, &d1)), &["d = 2", "d = 1"]);
     // More queries + negatives than rows.
     rejects(
-        &["analyze", "all", "--embeddings", &d2, "--out", &out],
+        &[
+            "analyze",
+            "all",
+            "--embeddings",
+            &d2,
+            "--n-queries",
+            "2000",
+            "--n-negatives",
+            "2000",
+            "--out",
+            &out,
+        ],
         &["2000 queries + 2000 negatives", "7 rows"],
     );
     // Too few negatives to split: with 6 candidates the hardest 99.9 % starts

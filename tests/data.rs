@@ -12,11 +12,24 @@ fn bundled_split_is_stratified_disjoint_and_fixed() {
         assert_eq!(ds.train.labels.iter().filter(|&&l| l == c).count(), 800);
         assert_eq!(ds.test.labels.iter().filter(|&&l| l == c).count(), 200);
     }
-    let mut all: Vec<i64> = ds.train.source_index.iter().chain(&ds.test.source_index).copied().collect();
+    let mut all: Vec<i64> = ds
+        .train
+        .source_index
+        .iter()
+        .chain(&ds.test.source_index)
+        .copied()
+        .collect();
     all.sort_unstable();
-    assert_eq!(all, (0..10_000).collect::<Vec<_>>(), "a partition of the 10 000 images");
+    assert_eq!(
+        all,
+        (0..10_000).collect::<Vec<_>>(),
+        "a partition of the 10 000 images"
+    );
     let again = dataset::load("bundled").unwrap();
-    assert_eq!(again.test.source_index, ds.test.source_index, "the split is fixed");
+    assert_eq!(
+        again.test.source_index, ds.test.source_index,
+        "the split is fixed"
+    );
     assert_eq!(ds.classes[9], "Ankle boot");
     assert_eq!(ds.wnids.as_ref().unwrap()[9], "n02872752");
     let (tr, te) = bundled_split(&ds.test);
@@ -26,11 +39,18 @@ fn bundled_split_is_stratified_disjoint_and_fixed() {
 #[test]
 fn debian_fashion_mnist_matches_the_bundled_test_split() {
     // needs dataset-fashion-mnist (installed by .ci/run)
-    let ds = dataset::load("fashion-mnist").unwrap_or_else(|e| panic!("needs Debian's dataset-fashion-mnist: {e:#}"));
+    let ds = dataset::load("fashion-mnist")
+        .unwrap_or_else(|e| panic!("needs Debian's dataset-fashion-mnist: {e:#}"));
     assert_eq!((ds.train.len(), ds.test.len()), (60_000, 10_000));
-    assert_eq!((ds.train.height, ds.train.width, ds.train.channels), (28, 28, 1));
+    assert_eq!(
+        (ds.train.height, ds.train.width, ds.train.channels),
+        (28, 28, 1)
+    );
     let bundled = negstudy::data::idx::bundled_fashion_mnist_test().unwrap();
-    assert_eq!(bundled.pixels, ds.test.pixels, "the bundled files are Debian's t10k split");
+    assert_eq!(
+        bundled.pixels, ds.test.pixels,
+        "the bundled files are Debian's t10k split"
+    );
 }
 
 fn cifar_record(label_bytes: &[u8], seed: u8) -> Vec<u8> {
@@ -43,26 +63,64 @@ fn cifar_record(label_bytes: &[u8], seed: u8) -> Vec<u8> {
 fn cifar10_and_cifar100_binaries() {
     let dir = tempfile::tempdir().unwrap();
     for i in 1..=5u8 {
-        let bytes: Vec<u8> = (0..3).flat_map(|j| cifar_record(&[(i + j) % 10], i + j)).collect();
+        let bytes: Vec<u8> = (0..3)
+            .flat_map(|j| cifar_record(&[(i + j) % 10], i + j))
+            .collect();
         std::fs::write(dir.path().join(format!("data_batch_{i}.bin")), bytes).unwrap();
     }
     std::fs::write(dir.path().join("test_batch.bin"), cifar_record(&[7], 3)).unwrap();
-    std::fs::write(dir.path().join("batches.meta.txt"), "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n").unwrap();
+    std::fs::write(
+        dir.path().join("batches.meta.txt"),
+        "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n",
+    )
+    .unwrap();
     let ds = dataset::load(&format!("cifar10:{}", dir.path().display())).unwrap();
-    assert_eq!((ds.train.len(), ds.test.len(), ds.train.channels, ds.train.height), (15, 1, 3, 32));
+    assert_eq!(
+        (
+            ds.train.len(),
+            ds.test.len(),
+            ds.train.channels,
+            ds.train.height
+        ),
+        (15, 1, 3, 32)
+    );
     assert_eq!(ds.test.labels, vec![7]);
     assert_eq!(ds.classes[7], "horse");
     // Planar R, G, B planes become interleaved pixels: pixel p = (R[p], G[p], B[p]).
     let rec = cifar_record(&[7], 3);
     let img = ds.test.image(0);
-    assert_eq!(&img[..6], &[rec[1], rec[1 + 1024], rec[1 + 2048], rec[2], rec[2 + 1024], rec[2 + 2048]]);
+    assert_eq!(
+        &img[..6],
+        &[
+            rec[1],
+            rec[1 + 1024],
+            rec[1 + 2048],
+            rec[2],
+            rec[2 + 1024],
+            rec[2 + 2048]
+        ]
+    );
     // Truncated file: clear error naming it.
-    std::fs::write(dir.path().join("test_batch.bin"), &cifar_record(&[7], 3)[..2000]).unwrap();
-    let e = format!("{:#}", dataset::load(&format!("cifar10:{}", dir.path().display())).unwrap_err());
-    assert!(e.contains("test_batch.bin") && e.contains("truncated"), "{e}");
+    std::fs::write(
+        dir.path().join("test_batch.bin"),
+        &cifar_record(&[7], 3)[..2000],
+    )
+    .unwrap();
+    let e = format!(
+        "{:#}",
+        dataset::load(&format!("cifar10:{}", dir.path().display())).unwrap_err()
+    );
+    assert!(
+        e.contains("test_batch.bin") && e.contains("truncated"),
+        "{e}"
+    );
 
     let dir100 = tempfile::tempdir().unwrap();
-    std::fs::write(dir100.path().join("train.bin"), [cifar_record(&[3, 42], 1), cifar_record(&[1, 99], 2)].concat()).unwrap();
+    std::fs::write(
+        dir100.path().join("train.bin"),
+        [cifar_record(&[3, 42], 1), cifar_record(&[1, 99], 2)].concat(),
+    )
+    .unwrap();
     std::fs::write(dir100.path().join("test.bin"), cifar_record(&[0, 5], 4)).unwrap();
     let ds = dataset::load(&format!("cifar100:{}", dir100.path().display())).unwrap();
     assert_eq!(ds.train.labels, vec![42, 99], "fine labels");
@@ -70,7 +128,9 @@ fn cifar10_and_cifar100_binaries() {
 }
 
 fn write_png(path: &Path, w: u32, h: u32, value: u8) {
-    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([value, (x * 10) as u8, (y * 10) as u8]));
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([value, (x * 10) as u8, (y * 10) as u8])
+    });
     img.save(path).unwrap();
 }
 
@@ -88,19 +148,38 @@ fn image_folders() {
     }
     let ds = dataset::load(&format!("folder:{}", dir.path().display())).unwrap();
     assert_eq!(ds.classes, vec!["cat", "dog"]);
-    assert_eq!((ds.train.len(), ds.train.height, ds.train.width, ds.train.channels), (6, 6, 8, 3));
+    assert_eq!(
+        (
+            ds.train.len(),
+            ds.train.height,
+            ds.train.width,
+            ds.train.channels
+        ),
+        (6, 6, 8, 3)
+    );
     assert_eq!(ds.train.labels, vec![0, 0, 0, 1, 1, 1]);
     assert_eq!(ds.train.image(4)[0], 101, "dog/1.png, red channel");
     // A differently sized image is refused with its path.
     write_png(&dir.path().join("train/dog/9.png"), 5, 5, 0);
-    let e = format!("{:#}", dataset::load(&format!("folder:{}", dir.path().display())).unwrap_err());
+    let e = format!(
+        "{:#}",
+        dataset::load(&format!("folder:{}", dir.path().display())).unwrap_err()
+    );
     assert!(e.contains("9.png") && e.contains("one size"), "{e}");
 }
 
 #[test]
 fn bad_specs_are_explained() {
-    for spec in ["mnist", "cifar10", "cifar10:/nonexistent/dir", "folder:/nonexistent"] {
+    for spec in [
+        "mnist",
+        "cifar10",
+        "cifar10:/nonexistent/dir",
+        "folder:/nonexistent",
+    ] {
         let e = format!("{:#}", dataset::load(spec).unwrap_err());
-        assert!(e.contains("unknown dataset spec") || e.contains("nonexistent"), "{spec}: {e}");
+        assert!(
+            e.contains("unknown dataset spec") || e.contains("nonexistent"),
+            "{spec}: {e}"
+        );
     }
 }

@@ -111,14 +111,79 @@ fn committed_bundles_are_reproducible() {
     ]);
     compare_bundles(&out, &repo("reports/synthetic"));
 
-    let demo = dir.path().join("demo");
-    let demo_dump = dir.path().join("pixels.safetensors");
+    let demo = dir.path().join("demo-pixels");
+    let runs = dir.path().join("runs");
     run(&[
         "demo",
+        "--pixels",
         "--out",
         demo.to_str().unwrap(),
-        "--dump",
-        demo_dump.to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
     ]);
-    compare_bundles(&demo, &repo("reports/demo"));
+    compare_bundles(&demo, &repo("reports/demo-pixels"));
+}
+
+#[test]
+fn trained_demo_writes_the_whole_study() {
+    // One short epoch on 256 images: the same path as the main job, minutes shorter.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, runs) = (dir.path().join("demo"), dir.path().join("runs"));
+    run(&[
+        "demo",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "256",
+        "--out",
+        out.to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
+    ]);
+    let index = std::fs::read_to_string(out.join("index.md")).unwrap();
+    assert!(index.starts_with("# negstudy demo: MoCo v2"), "{index}");
+    for needle in [
+        "| MoCo v2 (query encoder) |",
+        "| raw pixels |",
+        "| random-init network",
+        "training.png",
+        "same_class.png",
+        "wordnet.png",
+        "anticorrelated.png",
+        "class_pairs.png",
+        "consistency.png",
+    ] {
+        assert!(index.contains(needle), "index.md lacks {needle}");
+    }
+    for f in [
+        "training.png",
+        "eval.json",
+        "train_log.csv",
+        "summary.json",
+        "manifest.json",
+        "same_class_by_bin.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert!(eval["baselines"]["raw_pixels"]["top1"].as_f64().is_some());
+    // A second run reuses the finished training run instead of retraining.
+    run(&[
+        "demo",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "256",
+        "--out",
+        out.to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
+    ]);
+    let log = std::fs::read_to_string(runs.join("demo/train_log.csv")).unwrap();
+    assert_eq!(
+        log.lines().count(),
+        1 + 1,
+        "one epoch of one step, logged once: not retrained"
+    );
 }

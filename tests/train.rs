@@ -16,7 +16,10 @@ fn t2(v: Vec<f32>, shape: [usize; 2], d: &Device) -> Tensor<2> {
 }
 
 fn vec2(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()
 }
 
 fn bools(t: Tensor<2, Bool>) -> Vec<bool> {
@@ -34,7 +37,15 @@ fn loss_matches_a_hand_computation() {
     // logits = [0.6, 1, 0, −1] / 0.5 = [1.2, 2, 0, −2];
     // loss = −log(e^1.2 / (e^1.2 + e^2 + e^0 + e^−2)).
     let d = Device::flex();
-    let queue = Queue::from_parts(vec![1., 0., 0., 1., -1., 0.], vec![0, 1, 2], vec![-1; 3], 3, 0, 2, &d);
+    let queue = Queue::from_parts(
+        vec![1., 0., 0., 1., -1., 0.],
+        vec![0, 1, 2],
+        vec![-1; 3],
+        3,
+        0,
+        2,
+        &d,
+    );
     let q = t2(vec![1.0, 0.0], [1, 2], &d);
     let k = t2(vec![0.6, 0.8], [1, 2], &d);
     let l = moco::logits(q, k, &queue, &Filter::None, &labels(vec![0], &d), 0.5).unwrap();
@@ -65,24 +76,46 @@ fn dropped_negatives_get_exactly_zero_gradient() {
     let pos = t2(vec![0.5; n], [n, 1], &d);
     let queue = Queue::new(k, 0, 4, 0, &d);
     let filter = Filter::Drop(NegativeSet::parse("band(90,100) | band(0,10)").unwrap());
-    let used = moco::used_mask(&scores.clone().detach(), &queue, &filter, &labels(vec![0; n], &d)).unwrap();
+    let used = moco::used_mask(
+        &scores.clone().detach(),
+        &queue,
+        &filter,
+        &labels(vec![0; n], &d),
+    )
+    .unwrap();
     let loss = moco::loss(moco::masked_logits(pos, scores.clone(), used.clone(), 0.2));
     let grads = loss.backward();
-    let g: Vec<f32> = scores.grad(&grads).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
+    let g: Vec<f32> = scores
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
     let used = bools(used.inner());
-    assert_eq!(used.iter().filter(|&&u| !u).count(), n * 8, "4 + 4 of 40 dropped per query");
+    assert_eq!(
+        used.iter().filter(|&&u| !u).count(),
+        n * 8,
+        "4 + 4 of 40 dropped per query"
+    );
     for (i, (&gi, &u)) in g.iter().zip(&used).enumerate() {
         if u {
             assert!(gi != 0.0, "used entry {i} has zero gradient");
         } else {
-            assert_eq!(gi.to_bits(), 0f32.to_bits(), "dropped entry {i} has gradient {gi}");
+            assert_eq!(
+                gi.to_bits(),
+                0f32.to_bits(),
+                "dropped entry {i} has gradient {gi}"
+            );
         }
     }
 }
 
 /// Scores on a coarse grid (many ties) with labels.
 fn random_scores(rng: &mut Rng, n: usize, m: usize) -> (Vec<f32>, Vec<i64>, Vec<i64>) {
-    let s = (0..n * m).map(|_| (rng.below(33) as f32 - 16.0) / 16.0).collect();
+    let s = (0..n * m)
+        .map(|_| (rng.below(33) as f32 - 16.0) / 16.0)
+        .collect();
     let neg = (0..m).map(|_| rng.below(5) as i64).collect();
     let q = (0..n).map(|_| rng.below(5) as i64).collect();
     (s, neg, q)
@@ -125,15 +158,23 @@ fn refill_keeps_exactly_k_negatives_per_query() {
         let queue = Queue::new(k, extra, 4, 1, &d);
         let s: Vec<f32> = (0..n * (k + extra)).map(|_| rng.unit() as f32).collect();
         let scores = t2(s, [n, k + extra], &d);
-        for (expr, dropped) in [("band(50,100)", 10usize), ("band(0,100)", 20), ("band(97,100)", 1)] {
+        for (expr, dropped) in [
+            ("band(50,100)", 10usize),
+            ("band(0,100)", 20),
+            ("band(97,100)", 1),
+        ] {
             let f = Filter::Drop(NegativeSet::parse(expr).unwrap());
-            let used = bools(moco::used_mask(&scores, &queue, &f, &labels(vec![0; n], &d)).unwrap());
+            let used =
+                bools(moco::used_mask(&scores, &queue, &f, &labels(vec![0; n], &d)).unwrap());
             for row in used.chunks(k + extra) {
                 let in_k = row[..k].iter().filter(|&&u| u).count();
                 let refilled = row[k..].iter().filter(|&&u| u).count();
                 assert_eq!(in_k, k - dropped, "{expr}");
                 assert_eq!(refilled, dropped.min(extra), "{expr}, E = {extra}");
-                assert!(row[k..k + refilled].iter().all(|&u| u), "the newest extra keys are used first");
+                assert!(
+                    row[k..k + refilled].iter().all(|&u| u),
+                    "the newest extra keys are used first"
+                );
                 if extra >= dropped {
                     assert_eq!(in_k + refilled, k, "{expr}: exactly K negatives");
                 }
@@ -143,8 +184,15 @@ fn refill_keeps_exactly_k_negatives_per_query() {
 }
 
 fn negstudy(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_negstudy")).args(args).output().unwrap();
-    assert!(o.status.success(), "negstudy {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "negstudy {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -158,8 +206,22 @@ fn losses(run: &Path) -> Vec<String> {
 }
 
 const TINY: [&str; 16] = [
-    "--data", "bundled:fashion-mnist-test", "--train-limit", "256", "--batch-size", "32", "--queue-size", "64",
-    "--epochs", "3", "--log-every", "1", "--shuffle-bn-splits", "2", "--quiet", "--drop",
+    "--data",
+    "bundled:fashion-mnist-test",
+    "--train-limit",
+    "256",
+    "--batch-size",
+    "32",
+    "--queue-size",
+    "64",
+    "--epochs",
+    "3",
+    "--log-every",
+    "1",
+    "--shuffle-bn-splits",
+    "2",
+    "--quiet",
+    "--drop",
 ];
 
 #[test]
@@ -176,29 +238,57 @@ fn resumed_run_reproduces_uninterrupted_losses_then_evaluates_and_embeds() {
     let mut part = base.clone();
     part.extend(["--name", "part"]);
     negstudy(&[&part[..], &["--stop-after", "1"]].concat());
-    assert_eq!(losses(&dir.path().join("part")).len(), 1 + 8, "header + 8 steps of epoch 1");
+    assert_eq!(
+        losses(&dir.path().join("part")).len(),
+        1 + 8,
+        "header + 8 steps of epoch 1"
+    );
     part.push("--resume");
     negstudy(&part);
-    let (a, b) = (losses(&dir.path().join("whole")), losses(&dir.path().join("part")));
+    let (a, b) = (
+        losses(&dir.path().join("whole")),
+        losses(&dir.path().join("part")),
+    );
     assert_eq!(a.len(), 1 + 3 * 8);
-    assert_eq!(a, b, "losses of the resumed run equal the uninterrupted run's");
+    assert_eq!(
+        a, b,
+        "losses of the resumed run equal the uninterrupted run's"
+    );
     // A learning signal: the last epoch's mean loss is below the first
     // epoch's once the queue holds real keys (K = 64 = 2 steps of 32; the very
     // first steps are easy because the initial queue is random).
     let epoch_mean = |e: &str, skip: usize| -> f64 {
-        let v: Vec<f64> = a[1..].iter().filter(|r| r.starts_with(e)).skip(skip).map(|r| r.split(',').nth(2).unwrap().parse().unwrap()).collect();
+        let v: Vec<f64> = a[1..]
+            .iter()
+            .filter(|r| r.starts_with(e))
+            .skip(skip)
+            .map(|r| r.split(',').nth(2).unwrap().parse().unwrap())
+            .collect();
         v.iter().sum::<f64>() / v.len() as f64
     };
     let (first, last) = (epoch_mean("0,", 2), epoch_mean("2,", 0));
     assert!(last < first, "mean loss {first} → {last}");
     // Resuming a finished run again changes nothing; a different config is refused.
     negstudy(&part);
-    let o = Command::new(env!("CARGO_BIN_EXE_negstudy")).args([&part[..], &["--temperature", "0.5"]].concat()).output().unwrap();
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("different configuration"));
+    let o = Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args([&part[..], &["--temperature", "0.5"]].concat())
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("different configuration")
+    );
 
     // linear-eval with baselines writes eval.json next to the checkpoints.
     let run = dir.path().join("whole");
-    let out = negstudy(&["linear-eval", "--checkpoint", run.to_str().unwrap(), "--baselines", "--probe-epochs", "5"]);
+    let out = negstudy(&[
+        "linear-eval",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--baselines",
+        "--probe-epochs",
+        "5",
+    ]);
     let e: serde_json::Value = serde_json::from_str(&out).unwrap();
     for key in ["top1", "top5", "knn_top1"] {
         let v = e[key].as_f64().unwrap();
@@ -212,11 +302,38 @@ fn resumed_run_reproduces_uninterrupted_losses_then_evaluates_and_embeds() {
 
     // embed → a dump the analyses read, with Fashion-MNIST wnids.
     let dump = dir.path().join("emb.safetensors");
-    negstudy(&["embed", "--checkpoint", run.to_str().unwrap(), "--encoder", "momentum", "--out", dump.to_str().unwrap()]);
+    negstudy(&[
+        "embed",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--encoder",
+        "momentum",
+        "--out",
+        dump.to_str().unwrap(),
+    ]);
     let info = negstudy(&["dump", "info", dump.to_str().unwrap()]);
-    assert!(info.contains("rows (N)    2000") && info.contains("z dim (d)   128") && info.contains("h dim (D)   128"), "{info}");
-    assert!(info.contains("encoder     momentum") && info.contains("wnids       present"), "{info}");
+    assert!(
+        info.contains("rows (N)    2000")
+            && info.contains("z dim (d)   128")
+            && info.contains("h dim (D)   128"),
+        "{info}"
+    );
+    assert!(
+        info.contains("encoder     momentum") && info.contains("wnids       present"),
+        "{info}"
+    );
     let report = dir.path().join("report");
-    negstudy(&["analyze", "all", "--embeddings", dump.to_str().unwrap(), "--n-queries", "500", "--n-negatives", "500", "--out", report.to_str().unwrap()]);
+    negstudy(&[
+        "analyze",
+        "all",
+        "--embeddings",
+        dump.to_str().unwrap(),
+        "--n-queries",
+        "500",
+        "--n-negatives",
+        "500",
+        "--out",
+        report.to_str().unwrap(),
+    ]);
     assert!(report.join("index.md").exists());
 }

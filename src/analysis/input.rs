@@ -10,14 +10,19 @@ use crate::store::{Dump, LoadOptions};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
+/// Queries and negatives sampled from one dump by default (paper, footnote 3).
+pub const PAPER_SAMPLE: usize = 2000;
+
 /// Where queries and negatives come from.
 #[derive(Clone, Debug)]
 pub enum Source {
-    /// One dump; `n_queries` and `n_negatives` disjoint random rows.
+    /// One dump; `n_queries` and `n_negatives` disjoint random rows (default
+    /// 2000 each — the paper's setting — or half the rows each for dumps of
+    /// fewer than 4000 rows).
     Split {
         embeddings: PathBuf,
-        n_queries: usize,
-        n_negatives: usize,
+        n_queries: Option<usize>,
+        n_negatives: Option<usize>,
     },
     /// Two dumps (possibly the same file); all rows unless a count is given.
     Pair {
@@ -85,6 +90,11 @@ pub fn load(
             n_negatives,
         } => {
             let d = Dump::load(embeddings, opts)?;
+            let default = PAPER_SAMPLE.min(d.len() / 2);
+            let (n_queries, n_negatives) = (
+                &n_queries.unwrap_or(default),
+                &n_negatives.unwrap_or(default),
+            );
             if n_queries + n_negatives > d.len() {
                 bail!(
                     "{}: {n_queries} queries + {n_negatives} negatives requested but the dump has {} rows",

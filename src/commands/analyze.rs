@@ -66,10 +66,10 @@ pub struct AnalyzeArgs {
     /// When it names the same file as --queries, a query's own row is excluded from its negatives.
     #[arg(long, value_name = "FILE", requires = "queries")]
     pub negatives: Option<PathBuf>,
-    /// Number of queries (default with --embeddings: 2000, the paper's setting).
+    /// Number of queries (default with --embeddings: 2000, the paper's setting, or half the rows of a smaller dump).
     #[arg(long)]
     pub n_queries: Option<usize>,
-    /// Number of negatives (default with --embeddings: 2000).
+    /// Number of negatives (default with --embeddings: 2000, or half the rows of a smaller dump).
     #[arg(long)]
     pub n_negatives: Option<usize>,
     /// Seeds the sampling of queries and negatives and the shuffled baseline.
@@ -100,6 +100,32 @@ pub struct AnalyzeArgs {
     pub normalize: bool,
 }
 
+impl AnalyzeArgs {
+    /// `analyze all` with the paper's defaults on one dump.
+    pub fn defaults_for(embeddings: PathBuf, out: PathBuf) -> AnalyzeArgs {
+        AnalyzeArgs {
+            which: Which::All,
+            embeddings: Some(embeddings),
+            queries: None,
+            negatives: None,
+            n_queries: None,
+            n_negatives: None,
+            seed: 0,
+            hierarchy: HierarchySource {
+                hierarchy: None,
+                wordnet: None,
+            },
+            wnids: None,
+            bins: 20,
+            fine_bins: 100,
+            hard_percent: 5.0,
+            out: Some(out),
+            memory_budget: 1 << 30,
+            normalize: false,
+        }
+    }
+}
+
 fn stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -111,8 +137,8 @@ pub fn run(a: AnalyzeArgs) -> Result<(PathBuf, serde_json::Value)> {
     let source = match (&a.embeddings, &a.queries, &a.negatives) {
         (Some(e), None, None) => Source::Split {
             embeddings: e.clone(),
-            n_queries: a.n_queries.unwrap_or(2000),
-            n_negatives: a.n_negatives.unwrap_or(2000),
+            n_queries: a.n_queries,
+            n_negatives: a.n_negatives,
         },
         (None, Some(q), Some(n)) => Source::Pair {
             queries: q.clone(),

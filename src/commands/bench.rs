@@ -64,7 +64,11 @@ fn throughput(config: crate::train::config::TrainConfig) -> Result<f64> {
     let dir = tempfile_dir()?;
     crate::train::trainer::train(config, &dir, false, true, None)?;
     let log = std::fs::read_to_string(dir.join(crate::train::checkpoint::LOG_FILE))?;
-    let ips: Vec<f64> = log.lines().skip(2).filter_map(|l| l.rsplit(',').next()?.parse().ok()).collect();
+    let ips: Vec<f64> = log
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.rsplit(',').next()?.parse().ok())
+        .collect();
     let _ = std::fs::remove_dir_all(&dir);
     if ips.is_empty() {
         bail!("no timed steps");
@@ -74,14 +78,25 @@ fn throughput(config: crate::train::config::TrainConfig) -> Result<f64> {
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("negstudy-bench-{}-{}", std::process::id(), Instant::now().elapsed().as_nanos()));
+    let dir = std::env::temp_dir().join(format!(
+        "negstudy-bench-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Train { arch, batch_size, queue_size, steps, drop, device } => {
+        BenchCommand::Train {
+            arch,
+            batch_size,
+            queue_size,
+            steps,
+            drop,
+            device,
+        } => {
             let base = crate::train::config::TrainConfig {
                 name: "bench".into(),
                 arch,
@@ -98,9 +113,15 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             let plain = throughput(base.clone())?;
             println!("  no filter:                      {plain:.1} images/s");
             if !drop.is_empty() {
-                let filtered = throughput(crate::train::config::TrainConfig { drop: Some(drop.clone()), ..base })?;
+                let filtered = throughput(crate::train::config::TrainConfig {
+                    drop: Some(drop.clone()),
+                    ..base
+                })?;
                 println!("  drop '{drop}': {filtered:.1} images/s");
-                println!("  selection + masking overhead: {:+.1} % of a step", 100.0 * (plain / filtered - 1.0));
+                println!(
+                    "  selection + masking overhead: {:+.1} % of a step",
+                    100.0 * (plain / filtered - 1.0)
+                );
             }
         }
         BenchCommand::Analyze {

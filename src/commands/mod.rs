@@ -4,9 +4,10 @@
 pub mod analyze;
 mod bench;
 mod demo;
-pub mod train;
 mod dump;
 pub mod hierarchy;
+mod sweep;
+pub mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,6 +31,8 @@ pub enum Command {
     LinearEval(train::EvalArgs),
     /// Write an embedding dump (z, h, label, index) from a checkpoint.
     Embed(train::EmbedArgs),
+    /// Run a recipe's grid of train → linear-eval runs and write the paper's tables and plots.
+    Sweep(sweep::SweepArgs),
     /// The main job: analyse the bundled Fashion-MNIST test split end to end and write reports/demo/.
     Demo(demo::DemoArgs),
     /// Analyse negatives by difficulty and write a report bundle (CSV, PNG, index.md).
@@ -55,6 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Embed(a) => train::embed(a),
+        Command::Sweep(a) => sweep::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Analyze(a) => {
             let (path, summary) = analyze::run(a)?;

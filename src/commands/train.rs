@@ -1,7 +1,6 @@
 //! `negstudy train`, `linear-eval` and `embed`.
 
 use crate::data::dataset;
-use burn::module::Module;
 use crate::model::Arch;
 use crate::store::{Dump, DumpMeta, Matrix};
 use crate::train::checkpoint::{self, read_config};
@@ -9,6 +8,7 @@ use crate::train::config::TrainConfig;
 use crate::train::eval::{self, Features, ProbeConfig};
 use crate::train::trainer::{self, device};
 use anyhow::{bail, Context, Result};
+use burn::module::Module;
 use clap::Args;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -90,7 +90,24 @@ impl TrainArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = &self.$f { c.$f = v.clone(); } )* };
         }
-        set!(name, data, arch, epochs, batch_size, queue_size, refill, temperature, momentum, lr, weight_decay, warmup_epochs, shuffle_bn_splits, log_every, seed, device);
+        set!(
+            name,
+            data,
+            arch,
+            epochs,
+            batch_size,
+            queue_size,
+            refill,
+            temperature,
+            momentum,
+            lr,
+            weight_decay,
+            warmup_epochs,
+            shuffle_bn_splits,
+            log_every,
+            seed,
+            device
+        );
         if self.train_limit.is_some() {
             c.train_limit = self.train_limit;
         }
@@ -127,7 +144,12 @@ pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
     if path.join("state.json").exists() {
         return Ok(path.to_path_buf());
     }
-    checkpoint::latest(path)?.with_context(|| format!("{}: no checkpoint (expected a run folder or a checkpoint-N folder)", path.display()))
+    checkpoint::latest(path)?.with_context(|| {
+        format!(
+            "{}: no checkpoint (expected a run folder or a checkpoint-N folder)",
+            path.display()
+        )
+    })
 }
 
 #[derive(Debug, Args)]
@@ -149,7 +171,12 @@ pub struct EvalArgs {
 }
 
 /// Probe and kNN of one feature set.
-fn scores(train: &Features, test: &Features, classes: usize, probe: &ProbeConfig) -> serde_json::Value {
+fn scores(
+    train: &Features,
+    test: &Features,
+    classes: usize,
+    probe: &ProbeConfig,
+) -> serde_json::Value {
     let acc = eval::linear_probe(train, test, classes, probe);
     json!({"top1": acc.top1, "top5": acc.top5, "knn_top1": eval::knn(train, test, classes, 200, 0.1)})
 }
@@ -159,32 +186,54 @@ pub fn linear_eval(a: EvalArgs) -> Result<serde_json::Value> {
     let cfg = read_config(&ck)?;
     let data_spec = a.data.clone().unwrap_or_else(|| cfg.data.clone());
     let ds = dataset::load(&data_spec)?;
-    let (_, norm) = trainer::data(&TrainConfig { data: data_spec.clone(), ..cfg.clone() })?;
+    let (_, norm) = trainer::data(&TrainConfig {
+        data: data_spec.clone(),
+        ..cfg.clone()
+    })?;
     let dev = device(&cfg.device)?;
     let model = cfg.model(ds.train.channels);
     let enc = checkpoint::load_encoder(&ck, "query", &model, &dev)?.valid();
-    let probe = ProbeConfig { epochs: a.probe_epochs, ..ProbeConfig::default() };
+    let probe = ProbeConfig {
+        epochs: a.probe_epochs,
+        ..ProbeConfig::default()
+    };
     let classes = ds.classes.len();
-    let (htr, _) = eval::encode(&enc, &ds.train, &norm, &dev, 256);
+    // The probe is fitted on the images pretraining used (all of the train part unless train_limit).
+    let probe_train = match cfg.train_limit {
+        Some(n) if n < ds.train.len() => ds.train.subset(&(0..n).collect::<Vec<_>>()),
+        _ => ds.train.clone(),
+    };
+    let (htr, _) = eval::encode(&enc, &probe_train, &norm, &dev, 256);
     let (hte, _) = eval::encode(&enc, &ds.test, &norm, &dev, 256);
     let mut result = scores(&htr, &hte, classes, &probe);
     if a.baselines {
-        let raw = scores(&eval::pixels(&ds.train), &eval::pixels(&ds.test), classes, &probe);
+        let raw = scores(
+            &eval::pixels(&probe_train),
+            &eval::pixels(&ds.test),
+            classes,
+            &probe,
+        );
         dev.seed(cfg.seed);
         let random = model.init(&dev).valid();
-        let (rtr, _) = eval::encode(&random, &ds.train, &norm, &dev, 256);
+        let (rtr, _) = eval::encode(&random, &probe_train, &norm, &dev, 256);
         let (rte, _) = eval::encode(&random, &ds.test, &norm, &dev, 256);
-        result["baselines"] = json!({"raw_pixels": raw, "random_init": scores(&rtr, &rte, classes, &probe)});
+        result["baselines"] =
+            json!({"raw_pixels": raw, "random_init": scores(&rtr, &rte, classes, &probe)});
     }
     result["checkpoint"] = json!(ck.display().to_string());
     result["data"] = json!(data_spec);
-    result["train_images"] = json!(ds.train.len());
+    result["train_images"] = json!(probe_train.len());
     result["test_images"] = json!(ds.test.len());
     result["probe"] = json!(probe);
     result["knn"] = json!({"k": 200, "temperature": 0.1});
     result["negstudy_version"] = json!(crate::VERSION);
-    let out = a.out.unwrap_or_else(|| ck.parent().unwrap_or(Path::new(".")).join("eval.json"));
-    crate::atomic::write_bytes(&out, (serde_json::to_string_pretty(&result)? + "\n").as_bytes())?;
+    let out = a
+        .out
+        .unwrap_or_else(|| ck.parent().unwrap_or(Path::new(".")).join("eval.json"));
+    crate::atomic::write_bytes(
+        &out,
+        (serde_json::to_string_pretty(&result)? + "\n").as_bytes(),
+    )?;
     eprintln!("wrote {}", out.display());
     Ok(result)
 }
@@ -219,12 +268,16 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
     let cfg = read_config(&ck)?;
     let data_spec = a.data.clone().unwrap_or_else(|| cfg.data.clone());
     let ds = dataset::load(&data_spec)?;
-    let (_, norm) = trainer::data(&TrainConfig { data: data_spec.clone(), ..cfg.clone() })?;
+    let (_, norm) = trainer::data(&TrainConfig {
+        data: data_spec.clone(),
+        ..cfg.clone()
+    })?;
     let dev = device(&cfg.device)?;
     if !matches!(a.encoder.as_str(), "query" | "momentum") {
         bail!("--encoder must be query or momentum, got '{}'", a.encoder);
     }
-    let enc = checkpoint::load_encoder(&ck, &a.encoder, &cfg.model(ds.train.channels), &dev)?.valid();
+    let enc =
+        checkpoint::load_encoder(&ck, &a.encoder, &cfg.model(ds.train.channels), &dev)?.valid();
     let set = match a.split {
         Split::Train => ds.train.clone(),
         Split::Test => ds.test.clone(),
@@ -237,7 +290,10 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         }
     };
     let (h, z) = eval::encode(&enc, &set, &norm, &dev, 256);
-    let epoch = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(ck.join("state.json"))?)?["epoch"].to_string();
+    let epoch = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(
+        ck.join("state.json"),
+    )?)?["epoch"]
+        .to_string();
     let dump = Dump {
         z: Matrix::new(z.n, z.d, z.x)?,
         h: Some(Matrix::new(h.n, h.d, h.x)?),
@@ -254,6 +310,12 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         },
     };
     dump.save(&a.out)?;
-    eprintln!("wrote {} ({} rows, z d = {}, h d = {})", a.out.display(), dump.len(), dump.dim(), h.d);
+    eprintln!(
+        "wrote {} ({} rows, z d = {}, h d = {})",
+        a.out.display(),
+        dump.len(),
+        dump.dim(),
+        h.d
+    );
     Ok(())
 }

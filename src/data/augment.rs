@@ -69,7 +69,8 @@ fn bilinear(img: &[f32], h: usize, w: usize, c: usize, ch: usize, y: f32, x: f32
     let (y1, x1) = ((y0 + 1).min(h - 1), (x0 + 1).min(w - 1));
     let (fy, fx) = (y - y0 as f32, x - x0 as f32);
     let at = |yy: usize, xx: usize| img[(yy * w + xx) * c + ch];
-    (at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx) * (1.0 - fy) + (at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx) * fy
+    (at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx) * (1.0 - fy)
+        + (at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx) * fy
 }
 
 /// torchvision's RandomResizedCrop box: (top, left, height, width).
@@ -109,7 +110,9 @@ fn hue_rotate(px: &mut [f32], shift: f32) {
 
 fn gaussian_blur(img: &mut [f32], h: usize, w: usize, c: usize, sigma: f32) {
     let radius = ((h.min(w) as f32 * 0.05).round() as usize).max(1);
-    let kernel: Vec<f32> = (0..=2 * radius).map(|i| (-((i as f32 - radius as f32).powi(2)) / (2.0 * sigma * sigma)).exp()).collect();
+    let kernel: Vec<f32> = (0..=2 * radius)
+        .map(|i| (-((i as f32 - radius as f32).powi(2)) / (2.0 * sigma * sigma)).exp())
+        .collect();
     let norm: f32 = kernel.iter().sum();
     let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
         let mut out = vec![0.0; src.len()];
@@ -138,7 +141,14 @@ fn gaussian_blur(img: &mut [f32], h: usize, w: usize, c: usize, sigma: f32) {
 }
 
 /// One augmented view of `img` (u8 HWC) written to `out` (f32 CHW, normalised).
-pub fn augment(img: &[u8], h: usize, w: usize, c: usize, cfg: &AugmentConfig, norm: &Normalize, rng: &mut Rng, out: &mut [f32]) {
+pub fn augment(
+    img: &[u8],
+    (h, w, c): (usize, usize, usize),
+    cfg: &AugmentConfig,
+    norm: &Normalize,
+    rng: &mut Rng,
+    out: &mut [f32],
+) {
     let src: Vec<f32> = img.iter().map(|&p| p as f32 / 255.0).collect();
     // Random resized crop back to h × w, then flip.
     let (top, left, ch_, cw) = crop_box(rng, h, w, cfg.crop_scale);
@@ -159,14 +169,20 @@ pub fn augment(img: &[u8], h: usize, w: usize, c: usize, cfg: &AugmentConfig, no
         let b = uniform(rng, 1.0 - cfg.brightness, 1.0 + cfg.brightness);
         v.iter_mut().for_each(|p| *p = (*p * b).clamp(0.0, 1.0));
         let cf = uniform(rng, 1.0 - cfg.contrast, 1.0 + cfg.contrast);
-        let mean_gray = if c == 3 { v.chunks(3).map(gray_of).sum::<f32>() / (h * w) as f32 } else { v.iter().sum::<f32>() / v.len() as f32 };
-        v.iter_mut().for_each(|p| *p = ((*p - mean_gray) * cf + mean_gray).clamp(0.0, 1.0));
+        let mean_gray = if c == 3 {
+            v.chunks(3).map(gray_of).sum::<f32>() / (h * w) as f32
+        } else {
+            v.iter().sum::<f32>() / v.len() as f32
+        };
+        v.iter_mut()
+            .for_each(|p| *p = ((*p - mean_gray) * cf + mean_gray).clamp(0.0, 1.0));
         if c == 3 {
             let sf = uniform(rng, 1.0 - cfg.saturation, 1.0 + cfg.saturation);
             let hs = uniform(rng, -cfg.hue, cfg.hue);
             for px in v.chunks_mut(3) {
                 let g = gray_of(px);
-                px.iter_mut().for_each(|p| *p = ((*p - g) * sf + g).clamp(0.0, 1.0));
+                px.iter_mut()
+                    .for_each(|p| *p = ((*p - g) * sf + g).clamp(0.0, 1.0));
                 hue_rotate(px, hs);
                 px.iter_mut().for_each(|p| *p = p.clamp(0.0, 1.0));
             }
@@ -233,14 +249,39 @@ pub fn spawn_epoch(
         for (step, idx) in order.chunks_exact(batch).enumerate() {
             let mut q = vec![0f32; batch * size];
             let mut k = vec![0f32; batch * size];
-            q.par_chunks_mut(size).zip(k.par_chunks_mut(size)).zip(idx.par_iter()).for_each(|((qo, ko), &i)| {
-                let img = set.image(i);
-                let key = ((epoch as u64) << 32) | i as u64;
-                augment(img, h, w, c, &cfg, &norm, &mut Rng::stream(seed ^ 0xA0, key), qo);
-                augment(img, h, w, c, &cfg, &norm, &mut Rng::stream(seed ^ 0xA1, key), ko);
-            });
+            q.par_chunks_mut(size)
+                .zip(k.par_chunks_mut(size))
+                .zip(idx.par_iter())
+                .for_each(|((qo, ko), &i)| {
+                    let img = set.image(i);
+                    let key = ((epoch as u64) << 32) | i as u64;
+                    augment(
+                        img,
+                        (h, w, c),
+                        &cfg,
+                        &norm,
+                        &mut Rng::stream(seed ^ 0xA0, key),
+                        qo,
+                    );
+                    augment(
+                        img,
+                        (h, w, c),
+                        &cfg,
+                        &norm,
+                        &mut Rng::stream(seed ^ 0xA1, key),
+                        ko,
+                    );
+                });
             let labels = idx.iter().map(|&i| set.labels[i]).collect();
-            if tx.send(Batch { query_view: q, key_view: k, labels, step_in_epoch: step }).is_err() {
+            if tx
+                .send(Batch {
+                    query_view: q,
+                    key_view: k,
+                    labels,
+                    step_in_epoch: step,
+                })
+                .is_err()
+            {
                 return; // the trainer stopped listening
             }
         }
@@ -255,29 +296,70 @@ mod tests {
     #[test]
     fn augment_is_deterministic_and_normalised() {
         let img: Vec<u8> = (0..28 * 28).map(|i| (i % 251) as u8).collect();
-        let norm = Normalize { mean: vec![0.5], std: vec![0.25] };
+        let norm = Normalize {
+            mean: vec![0.5],
+            std: vec![0.25],
+        };
         let cfg = AugmentConfig::default();
         let (mut a, mut b) = (vec![0.0; 784], vec![0.0; 784]);
-        augment(&img, 28, 28, 1, &cfg, &norm, &mut Rng::stream(1, 2), &mut a);
-        augment(&img, 28, 28, 1, &cfg, &norm, &mut Rng::stream(1, 2), &mut b);
+        augment(
+            &img,
+            (28, 28, 1),
+            &cfg,
+            &norm,
+            &mut Rng::stream(1, 2),
+            &mut a,
+        );
+        augment(
+            &img,
+            (28, 28, 1),
+            &cfg,
+            &norm,
+            &mut Rng::stream(1, 2),
+            &mut b,
+        );
         assert_eq!(a, b);
-        assert!(a.iter().all(|v| (-2.0..=2.0).contains(v)), "values in [(0−.5)/.25, (1−.5)/.25]");
-        augment(&img, 28, 28, 1, &cfg, &norm, &mut Rng::stream(1, 3), &mut b);
+        assert!(
+            a.iter().all(|v| (-2.0..=2.0).contains(v)),
+            "values in [(0−.5)/.25, (1−.5)/.25]"
+        );
+        augment(
+            &img,
+            (28, 28, 1),
+            &cfg,
+            &norm,
+            &mut Rng::stream(1, 3),
+            &mut b,
+        );
         assert_ne!(a, b, "another stream gives another view");
     }
 
     #[test]
     fn full_crop_without_flip_or_jitter_is_the_identity() {
         let img: Vec<u8> = (0..3 * 8 * 8).map(|i| (i * 7 % 256) as u8).collect();
-        let norm = Normalize { mean: vec![0.0; 3], std: vec![1.0; 3] };
-        let cfg = AugmentConfig { crop_scale: (1.0, 1.0), flip: 0.0, jitter_p: 0.0, grayscale_p: 0.0, blur_p: 0.0, ..AugmentConfig::default() };
+        let norm = Normalize {
+            mean: vec![0.0; 3],
+            std: vec![1.0; 3],
+        };
+        let cfg = AugmentConfig {
+            crop_scale: (1.0, 1.0),
+            flip: 0.0,
+            jitter_p: 0.0,
+            grayscale_p: 0.0,
+            blur_p: 0.0,
+            ..AugmentConfig::default()
+        };
         // Scale 1 with aspect ≠ 1 does not fit; after 10 tries the fallback is the full image.
         let mut out = vec![0.0; 192];
         let mut plain_out = vec![0.0; 192];
         for s in 0..20 {
-            augment(&img, 8, 8, 3, &cfg, &norm, &mut Rng::new(s), &mut out);
+            augment(&img, (8, 8, 3), &cfg, &norm, &mut Rng::new(s), &mut out);
             plain(&img, 8, 8, 3, &norm, &mut plain_out);
-            let diff = out.iter().zip(&plain_out).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            let diff = out
+                .iter()
+                .zip(&plain_out)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
             // A full-size crop with aspect exactly 1 samples pixel centres: identical up to rounding.
             assert!(diff < 1e-5, "seed {s}: max diff {diff}");
         }

@@ -94,8 +94,11 @@ impl Dataset {
         }
         let n = (t.pixels.len() / c).max(1) as f64;
         let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
-        let std: Vec<f32> =
-            sq.iter().zip(&mean).map(|(s, &m)| ((s / n - (m as f64) * (m as f64)).max(1e-12).sqrt()) as f32).collect();
+        let std: Vec<f32> = sq
+            .iter()
+            .zip(&mean)
+            .map(|(s, &m)| ((s / n - (m as f64) * (m as f64)).max(1e-12).sqrt()) as f32)
+            .collect();
         (mean, std)
     }
 }
@@ -126,19 +129,34 @@ fn read_idx_files(dir: &Path, prefix: &str) -> Result<idx::Images> {
                 return Ok(p);
             }
         }
-        bail!("{}: no {prefix}-{kind}[.gz] (is dataset-fashion-mnist installed?)", dir.display())
+        bail!(
+            "{}: no {prefix}-{kind}[.gz] (is dataset-fashion-mnist installed?)",
+            dir.display()
+        )
     };
     let (ip, lp) = (find("images-idx3-ubyte")?, find("labels-idx1-ubyte")?);
     let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
-    idx::parse(&read(&ip)?, &read(&lp)?, &ip.display().to_string(), &lp.display().to_string())
+    idx::parse(
+        &read(&ip)?,
+        &read(&lp)?,
+        &ip.display().to_string(),
+        &lp.display().to_string(),
+    )
 }
 
 /// The fixed stratified 8 000 / 2 000 split of the bundled test split.
 pub fn bundled_split(all: &ImageSet) -> (Vec<usize>, Vec<usize>) {
-    let classes = all.labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let classes = all
+        .labels
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| m as usize + 1);
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for c in 0..classes {
-        let mut idx: Vec<usize> = (0..all.len()).filter(|&i| all.labels[i] == c as i64).collect();
+        let mut idx: Vec<usize> = (0..all.len())
+            .filter(|&i| all.labels[i] == c as i64)
+            .collect();
         let k = idx.len();
         Rng::new(0x5EED + c as u64).partial_shuffle(&mut idx, k);
         let cut = k * 4 / 5;
@@ -158,7 +176,11 @@ fn read_cifar_files(files: &[PathBuf], label_bytes: usize) -> Result<ImageSet> {
     for f in files {
         let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
         if bytes.is_empty() || bytes.len() % rec != 0 {
-            bail!("{}: {} bytes is not a whole number of {rec}-byte CIFAR records (truncated?)", f.display(), bytes.len());
+            bail!(
+                "{}: {} bytes is not a whole number of {rec}-byte CIFAR records (truncated?)",
+                f.display(),
+                bytes.len()
+            );
         }
         for r in bytes.chunks_exact(rec) {
             labels.push(r[label_bytes - 1] as i64);
@@ -169,12 +191,25 @@ fn read_cifar_files(files: &[PathBuf], label_bytes: usize) -> Result<ImageSet> {
         }
     }
     let n = labels.len() as i64;
-    Ok(ImageSet { height: 32, width: 32, channels: 3, pixels, labels, source_index: (0..n).collect() })
+    Ok(ImageSet {
+        height: 32,
+        width: 32,
+        channels: 3,
+        pixels,
+        labels,
+        source_index: (0..n).collect(),
+    })
 }
 
 fn cifar_names(dir: &Path, meta_file: &str, fallback: usize) -> Vec<String> {
     std::fs::read_to_string(dir.join(meta_file))
-        .map(|t| t.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+        .map(|t| {
+            t.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_else(|_| (0..fallback).map(|c| c.to_string()).collect())
 }
 
@@ -194,8 +229,15 @@ fn read_folder(dir: &Path, classes: &[String]) -> Result<ImageSet> {
         for f in files {
             let img = image::open(&f).with_context(|| format!("decoding {}", f.display()))?;
             let (w, h) = (img.width() as usize, img.height() as usize);
-            let gray = matches!(img.color(), image::ColorType::L8 | image::ColorType::L16 | image::ColorType::La8);
-            let (channels, bytes) = if gray { (1, img.to_luma8().into_raw()) } else { (3, img.to_rgb8().into_raw()) };
+            let gray = matches!(
+                img.color(),
+                image::ColorType::L8 | image::ColorType::L16 | image::ColorType::La8
+            );
+            let (channels, bytes) = if gray {
+                (1, img.to_luma8().into_raw())
+            } else {
+                (3, img.to_rgb8().into_raw())
+            };
             let s = set.get_or_insert_with(|| ImageSet {
                 height: h,
                 width: w,

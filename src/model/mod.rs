@@ -74,7 +74,12 @@ impl ModelConfig {
         Encoder {
             stem,
             stem_bn: BatchNormConfig::new(widths[0]).init(device),
-            pool: imagenet_stem.then(|| MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init()),
+            pool: imagenet_stem.then(|| {
+                MaxPool2dConfig::new([3, 3])
+                    .with_strides([2, 2])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .init()
+            }),
             blocks: layers,
             fc1: LinearConfig::new(d, d).init(device),
             fc2: LinearConfig::new(d, self.embed_dim).init(device),
@@ -103,13 +108,39 @@ impl Block {
     fn new(in_ch: usize, width: usize, stride: usize, bottleneck: bool, device: &Device) -> Block {
         let (convs, out) = if bottleneck {
             let out = width * 4;
-            (vec![conv(in_ch, width, 1, 1, 0, device), conv(width, width, 3, stride, 1, device), conv(width, out, 1, 1, 0, device)], out)
+            (
+                vec![
+                    conv(in_ch, width, 1, 1, 0, device),
+                    conv(width, width, 3, stride, 1, device),
+                    conv(width, out, 1, 1, 0, device),
+                ],
+                out,
+            )
         } else {
-            (vec![conv(in_ch, width, 3, stride, 1, device), conv(width, width, 3, 1, 1, device)], width)
+            (
+                vec![
+                    conv(in_ch, width, 3, stride, 1, device),
+                    conv(width, width, 3, 1, 1, device),
+                ],
+                width,
+            )
         };
-        let bns = convs.iter().map(|c| BatchNormConfig::new(c.weight.dims()[0]).init(device)).collect();
-        let shortcut = (stride != 1 || in_ch != out).then(|| (conv(in_ch, out, 1, stride, 0, device), BatchNormConfig::new(out).init(device)));
-        Block { convs, bns, shortcut, out_channels: out }
+        let bns = convs
+            .iter()
+            .map(|c| BatchNormConfig::new(c.weight.dims()[0]).init(device))
+            .collect();
+        let shortcut = (stride != 1 || in_ch != out).then(|| {
+            (
+                conv(in_ch, out, 1, stride, 0, device),
+                BatchNormConfig::new(out).init(device),
+            )
+        });
+        Block {
+            convs,
+            bns,
+            shortcut,
+            out_channels: out,
+        }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -166,6 +197,11 @@ impl Encoder {
 
 /// Rows divided by their L2 norm (floored at 1e-12, like `F.normalize`).
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+    let norm = x
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12);
     x / norm
 }

@@ -383,3 +383,275 @@ pub fn class_pairs(path: &Path, cp: &ClassPairs, k: usize) -> Result<()> {
     root.present().map_err(err)?;
     Ok(())
 }
+
+const PALETTE: [RGBColor; 6] = [
+    BLUE_,
+    ORANGE,
+    GREEN_,
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Figure 2 / Table A.1 as a figure: top-1 mean ± std per condition (and
+/// axis point), the baseline in orange.
+pub fn sweep_bars(
+    path: &Path,
+    title: &str,
+    groups: &[crate::sweep::aggregate::Group],
+) -> Result<()> {
+    let n = groups.len().max(1);
+    let root = canvas(path, (1100, 60 + 34 * n as u32 + 80))?;
+    let lo = groups
+        .iter()
+        .map(|g| g.top1.0 - g.top1.1.max(0.0))
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let hi = groups
+        .iter()
+        .map(|g| g.top1.0 + g.top1.1.max(0.0))
+        .filter(|v| v.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() {
+        ((lo - 2.0).max(0.0), (hi + 2.0).min(100.0))
+    } else {
+        (0.0, 100.0)
+    };
+    let labels: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            let axes: Vec<String> = g.axes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            short(format!("{} {}", g.condition, axes.join(" ")).trim(), 48)
+        })
+        .collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{title}: linear-probe top-1 (mean ± std over seeds)"),
+            (SANS, 18),
+        )
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(330)
+        .build_cartesian_2d(lo..hi, -0.5f64..n as f64 - 0.5)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("top-1 accuracy (%)")
+        .y_labels(n)
+        .y_label_formatter(&|v| {
+            let r = v.round();
+            if (v - r).abs() < 1e-6 && r >= 0.0 {
+                labels.get(r as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .label_style((SANS, 13))
+        .draw()
+        .map_err(err)?;
+    let baseline_style = |g: &crate::sweep::aggregate::Group| {
+        if g.welch_top1.is_none() {
+            ORANGE
+        } else {
+            BLUE_
+        }
+    };
+    chart
+        .draw_series(groups.iter().enumerate().map(|(i, g)| {
+            Rectangle::new(
+                [(lo, i as f64 - 0.35), (g.top1.0, i as f64 + 0.35)],
+                baseline_style(g).filled(),
+            )
+        }))
+        .map_err(err)?;
+    chart
+        .draw_series(
+            groups
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| g.top1.1.is_finite())
+                .map(|(i, g)| {
+                    ErrorBar::new_horizontal(
+                        i as f64,
+                        g.top1.0 - g.top1.1,
+                        g.top1.0,
+                        g.top1.0 + g.top1.1,
+                        BLACK.stroke_width(2),
+                        10,
+                    )
+                }),
+        )
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Figure 3: change in top-1 against the baseline as a function of temperature.
+pub fn sweep_temperature(path: &Path, groups: &[crate::sweep::aggregate::Group]) -> Result<()> {
+    let root = canvas(path, (900, 520))?;
+    let temp = |g: &crate::sweep::aggregate::Group| {
+        g.axes
+            .iter()
+            .find(|a| a.0 == "temperature")
+            .and_then(|a| a.1.parse::<f64>().ok())
+    };
+    let pts: Vec<(f64, f64, f64)> = groups
+        .iter()
+        .filter(|g| g.welch_top1.is_some())
+        .filter_map(|g| Some((temp(g)?, g.delta_top1, g.top1.1)))
+        .collect();
+    let (x0, x1) = range_of(pts.iter().map(|p| p.0));
+    let (y0, y1) = range_of(
+        pts.iter()
+            .flat_map(|p| [p.1 - p.2.max(0.0), p.1 + p.2.max(0.0), 0.0]),
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Change in top-1 against the baseline, by temperature",
+            (SANS, 18),
+        )
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("temperature T")
+        .y_desc("Δ top-1 (percentage points)")
+        .label_style((SANS, 14))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(
+            vec![(x0, 0.0), (x1, 0.0)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+    let mut conditions: Vec<&str> = groups
+        .iter()
+        .filter(|g| g.welch_top1.is_some())
+        .map(|g| g.condition.as_str())
+        .collect();
+    conditions.dedup();
+    for (ci, cond) in conditions.iter().enumerate() {
+        let color = PALETTE[ci % PALETTE.len()];
+        let mut line: Vec<(f64, f64, f64)> = groups
+            .iter()
+            .filter(|g| g.condition == *cond)
+            .filter_map(|g| Some((temp(g)?, g.delta_top1, g.top1.1)))
+            .collect();
+        line.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(
+                line.iter().map(|p| (p.0, p.1)),
+                color.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(cond.to_string())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(line.iter().filter(|p| p.2.is_finite()).map(|p| {
+                ErrorBar::new_vertical(p.0, p.1 - p.2, p.1, p.1 + p.2, color.stroke_width(1), 8)
+            }))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((SANS, 13))
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Training curves from `train_log.csv`: loss, and the negatives' telemetry
+/// (queue dot products at per-query percentiles; same-class rates).
+pub fn training_curves(path: &Path, log_csv: &str) -> Result<()> {
+    let mut lines = log_csv.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.parse().unwrap_or(f64::NAN))
+                .collect()
+        })
+        .collect();
+    let series = |name: &str| -> Vec<(f64, f64)> {
+        match (col("step"), col(name)) {
+            (Some(s), Some(c)) => rows
+                .iter()
+                .filter(|r| r.len() > c && r[c].is_finite())
+                .map(|r| (r[s], r[c]))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let root = canvas(path, (1300, 440))?;
+    let panels = root.split_evenly((1, 3));
+    let panel = |area: &DrawingArea<BitMapBackend<'_>, Shift>,
+                 caption: &str,
+                 ylabel: &str,
+                 names: &[(&str, &str)]|
+     -> Result<()> {
+        let all: Vec<Vec<(f64, f64)>> = names.iter().map(|(n, _)| series(n)).collect();
+        let (x0, x1) = range_of(all.iter().flatten().map(|p| p.0));
+        let (y0, y1) = range_of(all.iter().flatten().map(|p| p.1));
+        let mut c = ChartBuilder::on(area)
+            .caption(caption, (SANS, 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        c.configure_mesh()
+            .x_desc("step")
+            .y_desc(ylabel)
+            .label_style((SANS, 13))
+            .draw()
+            .map_err(err)?;
+        for (i, (pts, (_, label))) in all.into_iter().zip(names).enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            c.draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(err)?
+                .label(*label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        if names.len() > 1 {
+            c.configure_series_labels()
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK)
+                .label_font((SANS, 12))
+                .draw()
+                .map_err(err)?;
+        }
+        Ok(())
+    };
+    panel(&panels[0], "InfoNCE loss", "loss", &[("loss", "loss")])?;
+    panel(
+        &panels[1],
+        "queue dot product at per-query percentiles",
+        "q · n",
+        &[("p50", "50th"), ("p95", "95th"), ("p999", "99.9th")],
+    )?;
+    panel(
+        &panels[2],
+        "same-class rate of negatives",
+        "rate",
+        &[
+            ("hard_same_class", "hardest 5 %"),
+            ("easy_same_class", "the rest"),
+        ],
+    )?;
+    root.present().map_err(err)?;
+    Ok(())
+}

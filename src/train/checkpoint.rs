@@ -38,7 +38,9 @@ struct Counters {
 
 /// Writes the run's resolved config (`runs/<name>/config.toml`).
 pub fn write_config(run_dir: &Path, config: &TrainConfig) -> Result<()> {
-    let text = toml::to_string(&TrainTable { train: config.clone() })?;
+    let text = toml::to_string(&TrainTable {
+        train: config.clone(),
+    })?;
     atomic::write_bytes(&run_dir.join("config.toml"), text.as_bytes())
 }
 
@@ -56,7 +58,10 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
     for e in std::fs::read_dir(run_dir).with_context(|| format!("reading {}", run_dir.display()))? {
         let p = e?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if let Some(n) = name.strip_prefix(PREFIX).and_then(|n| n.parse::<usize>().ok()) {
+        if let Some(n) = name
+            .strip_prefix(PREFIX)
+            .and_then(|n| n.parse::<usize>().ok())
+        {
             if p.join("state.json").exists() && best.as_ref().is_none_or(|b| n > b.0) {
                 best = Some((n, p));
             }
@@ -75,95 +80,146 @@ fn bytes_i64(v: &[i64]) -> Vec<u8> {
 
 fn save_queue(q: &Queue, path: &Path) -> Result<()> {
     let [n, d] = q.keys.dims();
-    let keys: Vec<f32> = q.keys.clone().into_data().convert::<f32>().try_into_vec().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let (kb, lb, ab) = (bytes_f32(&keys), bytes_i64(&q.host_labels), bytes_i64(&q.enqueued_at));
+    let keys: Vec<f32> = q
+        .keys
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let (kb, lb, ab) = (
+        bytes_f32(&keys),
+        bytes_i64(&q.host_labels),
+        bytes_i64(&q.enqueued_at),
+    );
     let err = |e| anyhow::anyhow!("queue tensor: {e:?}");
     let tensors = vec![
-        ("keys", TensorView::new(Dtype::F32, vec![n, d], &kb).map_err(err)?),
-        ("labels", TensorView::new(Dtype::I64, vec![n], &lb).map_err(err)?),
-        ("enqueued_at", TensorView::new(Dtype::I64, vec![n], &ab).map_err(err)?),
+        (
+            "keys",
+            TensorView::new(Dtype::F32, vec![n, d], &kb).map_err(err)?,
+        ),
+        (
+            "labels",
+            TensorView::new(Dtype::I64, vec![n], &lb).map_err(err)?,
+        ),
+        (
+            "enqueued_at",
+            TensorView::new(Dtype::I64, vec![n], &ab).map_err(err)?,
+        ),
     ];
-    let meta = [("size".to_string(), q.size.to_string()), ("extra".to_string(), q.extra.to_string())].into_iter().collect();
-    safetensors::serialize_to_file(tensors, Some(meta), path).map_err(|e| anyhow::anyhow!("writing queue: {e:?}"))
+    let meta = [
+        ("size".to_string(), q.size.to_string()),
+        ("extra".to_string(), q.extra.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    safetensors::serialize_to_file(tensors, Some(meta), path)
+        .map_err(|e| anyhow::anyhow!("writing queue: {e:?}"))
 }
 
 fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: corrupt queue: {e:?}", path.display()))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: corrupt queue: {e:?}", path.display()))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let meta = meta.metadata().clone().unwrap_or_default();
-    let num = |k: &str| -> Result<usize> { meta.get(k).and_then(|v| v.parse().ok()).with_context(|| format!("{}: missing '{k}'", path.display())) };
-    let get = |k: &str| st.tensor(k).map_err(|_| anyhow::anyhow!("{}: missing '{k}'", path.display()));
+    let num = |k: &str| -> Result<usize> {
+        meta.get(k)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("{}: missing '{k}'", path.display()))
+    };
+    let get = |k: &str| {
+        st.tensor(k)
+            .map_err(|_| anyhow::anyhow!("{}: missing '{k}'", path.display()))
+    };
     let keys = get("keys")?;
     let d = keys.shape()[1];
-    let f32s: Vec<f32> = keys.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let f32s: Vec<f32> = keys
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     let i64s = |name: &str| -> Result<Vec<i64>> {
-        Ok(get(name)?.data().chunks_exact(8).map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect())
+        Ok(get(name)?
+            .data()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect())
     };
-    Ok(Queue::from_parts(f32s, i64s("labels")?, i64s("enqueued_at")?, num("size")?, num("extra")?, d, device))
+    Ok(Queue::from_parts(
+        f32s,
+        i64s("labels")?,
+        i64s("enqueued_at")?,
+        num("size")?,
+        num("extra")?,
+        d,
+        device,
+    ))
 }
 
-/// Appends `rows` (epoch `rows[0].epoch`) to the log, dropping any rows of
-/// that epoch or later left by an interrupted attempt.
+/// Writes the log: rows of epochs before `epoch` already in the file (rows
+/// of `epoch` or later are leftovers of an interrupted attempt), then `rows`.
 fn write_log(run_dir: &Path, epoch: usize, rows: &[LogRow]) -> Result<()> {
     let path = run_dir.join(LOG_FILE);
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut w = csv_writer();
-    let mut out: Vec<u8> = Vec::new();
-    let header = log_header();
-    out.extend_from_slice(header.as_bytes());
+    let mut out = format!("{}\n", LOG_COLUMNS.join(","));
     for line in old.lines().skip(1) {
-        let e: usize = line.split(',').next().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
-        if e < epoch {
-            out.extend_from_slice(line.as_bytes());
-            out.push(b'\n');
+        if line
+            .split(',')
+            .next()
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|e| e < epoch)
+        {
+            out.push_str(line);
+            out.push('\n');
         }
     }
-    for r in rows {
-        w.push(r);
-    }
-    out.extend_from_slice(w.finish().as_bytes());
-    atomic::write_bytes(&path, &out)
+    rows.iter().for_each(|r| out.push_str(&log_line(r)));
+    atomic::write_bytes(&path, out.as_bytes())
 }
 
-const LOG_COLUMNS: [&str; 11] =
-    ["epoch", "step", "loss", "lr", "p50", "p95", "p999", "hard_same_class", "easy_same_class", "used_per_query", "images_per_sec"];
+const LOG_COLUMNS: [&str; 11] = [
+    "epoch",
+    "step",
+    "loss",
+    "lr",
+    "p50",
+    "p95",
+    "p999",
+    "hard_same_class",
+    "easy_same_class",
+    "used_per_query",
+    "images_per_sec",
+];
 
-fn log_header() -> String {
-    format!("{}\n", LOG_COLUMNS.join(","))
-}
-
-/// Formats log rows; floats with full round-trip precision so resumed and
-/// uninterrupted runs can be compared exactly.
-struct RowWriter(String);
-
-fn csv_writer() -> RowWriter {
-    RowWriter(String::new())
-}
-
-impl RowWriter {
-    fn push(&mut self, r: &LogRow) {
-        let t = &r.negatives;
-        let f = |v: f64| if v.is_finite() { format!("{v:?}") } else { String::new() };
-        self.0.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.epoch,
-            r.step,
-            f(r.loss),
-            f(r.lr),
-            f(t.p50),
-            f(t.p95),
-            f(t.p999),
-            f(t.hard_same_class),
-            f(t.easy_same_class),
-            f(t.used_per_query),
-            format!("{:.1}", r.images_per_sec)
-        ));
-    }
-
-    fn finish(self) -> String {
-        self.0
-    }
+/// One CSV line; floats with full round-trip precision so resumed and
+/// uninterrupted runs compare exactly, NaN (not measured) as an empty cell.
+fn log_line(r: &LogRow) -> String {
+    let t = &r.negatives;
+    let f = |v: f64| {
+        if v.is_finite() {
+            format!("{v:?}")
+        } else {
+            String::new()
+        }
+    };
+    let cells = [
+        f(r.loss),
+        f(r.lr),
+        f(t.p50),
+        f(t.p95),
+        f(t.p999),
+        f(t.hard_same_class),
+        f(t.easy_same_class),
+        f(t.used_per_query),
+    ];
+    format!(
+        "{},{},{},{:.1}\n",
+        r.epoch,
+        r.step,
+        cells.join(","),
+        r.images_per_sec
+    )
 }
 
 /// Saves the state after an epoch, with that epoch's log rows.
@@ -173,18 +229,42 @@ pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
     atomic::write_with(&dir, |tmp| {
         std::fs::create_dir_all(tmp)?;
         let err = |e| anyhow::anyhow!("saving module: {e:?}");
-        state.query.valid().save_file(tmp.join("encoder_q.bpk")).map_err(err)?;
-        state.key.valid().save_file(tmp.join("encoder_k.bpk")).map_err(err)?;
-        state.optim.save(tmp.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("saving optimizer: {e:?}"))?;
+        state
+            .query
+            .valid()
+            .save_file(tmp.join("encoder_q.bpk"))
+            .map_err(err)?;
+        state
+            .key
+            .valid()
+            .save_file(tmp.join("encoder_k.bpk"))
+            .map_err(err)?;
+        state
+            .optim
+            .save(tmp.join("optimizer.bpk"))
+            .map_err(|e| anyhow::anyhow!("saving optimizer: {e:?}"))?;
         save_queue(&state.queue, &tmp.join("queue.safetensors"))?;
-        std::fs::write(tmp.join("config.toml"), toml::to_string(&TrainTable { train: state.config.clone() })?)?;
-        let counters = Counters { epoch: state.epoch, step: state.step, negstudy_version: crate::VERSION.into() };
-        std::fs::write(tmp.join("state.json"), serde_json::to_string_pretty(&counters)?)?;
+        std::fs::write(
+            tmp.join("config.toml"),
+            toml::to_string(&TrainTable {
+                train: state.config.clone(),
+            })?,
+        )?;
+        let counters = Counters {
+            epoch: state.epoch,
+            step: state.step,
+            negstudy_version: crate::VERSION.into(),
+        };
+        std::fs::write(
+            tmp.join("state.json"),
+            serde_json::to_string_pretty(&counters)?,
+        )?;
         Ok(())
     })?;
     write_log(run_dir, state.epoch - 1, rows)?;
     if let Some(p) = previous.filter(|p| p != &dir) {
-        std::fs::remove_dir_all(&p).with_context(|| format!("removing old checkpoint {}", p.display()))?;
+        std::fs::remove_dir_all(&p)
+            .with_context(|| format!("removing old checkpoint {}", p.display()))?;
     }
     Ok(())
 }
@@ -192,13 +272,24 @@ pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
 /// Reads the config a checkpoint (or run folder) was trained with.
 pub fn read_config(dir: &Path) -> Result<TrainConfig> {
     let path = dir.join("config.toml");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {} (is this a checkpoint or run folder?)", path.display()))?;
-    let t: TrainTable = toml::from_str(&text).with_context(|| format!("{}: bad config", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading {} (is this a checkpoint or run folder?)",
+            path.display()
+        )
+    })?;
+    let t: TrainTable =
+        toml::from_str(&text).with_context(|| format!("{}: bad config", path.display()))?;
     Ok(t.train)
 }
 
 /// Loads one encoder from a checkpoint folder onto `device`.
-pub fn load_encoder(dir: &Path, which: &str, model: &ModelConfig, device: &Device) -> Result<Encoder> {
+pub fn load_encoder(
+    dir: &Path,
+    which: &str,
+    model: &ModelConfig,
+    device: &Device,
+) -> Result<Encoder> {
     let file = match which {
         "query" => "encoder_q.bpk",
         "momentum" | "key" => "encoder_k.bpk",
@@ -213,7 +304,8 @@ pub fn load_encoder(dir: &Path, which: &str, model: &ModelConfig, device: &Devic
 impl Checkpoint {
     pub fn load(dir: &Path, model: &ModelConfig, device: &Device) -> Result<Checkpoint> {
         let counters: Counters = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("state.json")).with_context(|| format!("reading {}/state.json", dir.display()))?,
+            &std::fs::read_to_string(dir.join("state.json"))
+                .with_context(|| format!("reading {}/state.json", dir.display()))?,
         )?;
         Ok(Checkpoint {
             config: read_config(dir)?,

@@ -93,17 +93,28 @@ struct RecipeFile {
 impl TrainConfig {
     /// Reads `[train]` from a recipe (or the whole file when it has no `[train]` table).
     pub fn from_file(path: &Path) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let value: toml::Value = toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
-        let train = match toml::from_str::<RecipeFile>(&text).ok().and_then(|r| r.train) {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let value: toml::Value =
+            toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+        let train = match toml::from_str::<RecipeFile>(&text)
+            .ok()
+            .and_then(|r| r.train)
+        {
             Some(t) => t,
             None => value,
         };
-        train.try_into().with_context(|| format!("{}: bad [train] table", path.display()))
+        train
+            .try_into()
+            .with_context(|| format!("{}: bad [train] table", path.display()))
     }
 
     pub fn model(&self, in_channels: usize) -> ModelConfig {
-        ModelConfig { arch: self.arch, in_channels, embed_dim: self.embed_dim }
+        ModelConfig {
+            arch: self.arch,
+            in_channels,
+            embed_dim: self.embed_dim,
+        }
     }
 
     /// Checks the values that would otherwise fail deep inside training.
@@ -114,14 +125,22 @@ impl TrainConfig {
         if self.keep.is_some() && self.drop.is_some() {
             bail!("give either keep or drop, not both");
         }
-        if !(self.temperature > 0.0) || !(0.0..1.0).contains(&self.momentum) {
+        if self.temperature.is_nan()
+            || self.temperature <= 0.0
+            || !(0.0..1.0).contains(&self.momentum)
+        {
             bail!("temperature must be > 0 and momentum in [0, 1)");
         }
         if self.shuffle_bn_splits == 0 || self.batch_size % self.shuffle_bn_splits != 0 {
-            bail!("batch_size ({}) must be a multiple of shuffle_bn_splits ({})", self.batch_size, self.shuffle_bn_splits);
+            bail!(
+                "batch_size ({}) must be a multiple of shuffle_bn_splits ({})",
+                self.batch_size,
+                self.shuffle_bn_splits
+            );
         }
         for e in [&self.keep, &self.drop].into_iter().flatten() {
-            crate::difficulty::NegativeSet::parse(e).map_err(|err| anyhow::anyhow!("negative filter: {err}"))?;
+            crate::difficulty::NegativeSet::parse(e)
+                .map_err(|err| anyhow::anyhow!("negative filter: {err}"))?;
         }
         Ok(())
     }
@@ -135,7 +154,9 @@ impl TrainConfig {
         if s < warm {
             self.lr * (s + 1.0) / warm
         } else {
-            self.lr * 0.5 * (1.0 + (std::f64::consts::PI * (s - warm) / (total - warm).max(1.0)).cos())
+            self.lr
+                * 0.5
+                * (1.0 + (std::f64::consts::PI * (s - warm) / (total - warm).max(1.0)).cos())
         }
     }
 }

@@ -21,7 +21,13 @@ pub struct Features {
 }
 
 /// Backbone features (`h`) and normalised embeddings (`z`) of every image, in order.
-pub fn encode(enc: &Encoder, set: &ImageSet, norm: &Normalize, device: &Device, batch: usize) -> (Features, Features) {
+pub fn encode(
+    enc: &Encoder,
+    set: &ImageSet,
+    norm: &Normalize,
+    device: &Device,
+    batch: usize,
+) -> (Features, Features) {
     let (c, h, w) = (set.channels, set.height, set.width);
     let size = c * h * w;
     let (mut hs, mut zs) = (Vec::new(), Vec::new());
@@ -37,16 +43,44 @@ pub fn encode(enc: &Encoder, set: &ImageSet, norm: &Normalize, device: &Device, 
         let z = crate::model::l2_normalize(enc.head(feat.clone()));
         hd = feat.dims()[1];
         zd = z.dims()[1];
-        hs.extend(feat.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default());
-        zs.extend(z.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default());
+        hs.extend(
+            feat.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap_or_default(),
+        );
+        zs.extend(
+            z.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap_or_default(),
+        );
     }
     let n = set.len();
-    (Features { n, d: hd, x: hs, y: set.labels.clone() }, Features { n, d: zd, x: zs, y: set.labels.clone() })
+    (
+        Features {
+            n,
+            d: hd,
+            x: hs,
+            y: set.labels.clone(),
+        },
+        Features {
+            n,
+            d: zd,
+            x: zs,
+            y: set.labels.clone(),
+        },
+    )
 }
 
 /// Raw pixels in [0, 1] as features (the "no learning" baseline).
 pub fn pixels(set: &ImageSet) -> Features {
-    Features { n: set.len(), d: set.image_size(), x: set.pixels.iter().map(|&p| p as f32 / 255.0).collect(), y: set.labels.clone() }
+    Features {
+        n: set.len(),
+        d: set.image_size(),
+        x: set.pixels.iter().map(|&p| p as f32 / 255.0).collect(),
+        y: set.labels.clone(),
+    }
 }
 
 /// Probe hyper-parameters.
@@ -61,7 +95,13 @@ pub struct ProbeConfig {
 
 impl Default for ProbeConfig {
     fn default() -> Self {
-        ProbeConfig { epochs: 60, batch: 256, lr: 0.1, weight_decay: 1e-4, seed: 0 }
+        ProbeConfig {
+            epochs: 60,
+            batch: 256,
+            lr: 0.1,
+            weight_decay: 1e-4,
+            seed: 0,
+        }
     }
 }
 
@@ -83,9 +123,22 @@ fn standardise(train: &Features, test: &Features) -> (Vec<f32>, Vec<f32>) {
         }
     }
     let n = train.n.max(1) as f64;
-    let scale: Vec<f32> = mean.iter().zip(&sq).map(|(m, s)| (1.0 / ((s / n - (m / n).powi(2)).max(1e-12)).sqrt()) as f32).collect();
+    let scale: Vec<f32> = mean
+        .iter()
+        .zip(&sq)
+        .map(|(m, s)| (1.0 / ((s / n - (m / n).powi(2)).max(1e-12)).sqrt()) as f32)
+        .collect();
     let mean: Vec<f32> = mean.iter().map(|m| (m / n) as f32).collect();
-    let apply = |f: &Features| f.x.chunks(d).flat_map(|row| row.iter().zip(&mean).zip(&scale).map(|((v, m), s)| (v - m) * s)).collect();
+    let apply = |f: &Features| {
+        f.x.chunks(d)
+            .flat_map(|row| {
+                row.iter()
+                    .zip(&mean)
+                    .zip(&scale)
+                    .map(|((v, m), s)| (v - m) * s)
+            })
+            .collect()
+    };
     (apply(train), apply(test))
 }
 
@@ -97,14 +150,34 @@ fn logits(x: &[f32], rows: usize, d: usize, w: &[f32], b: &[f32], c: usize) -> V
     }
     unsafe {
         // SAFETY: x is rows×d, w is d×c, out is rows×c, all row-major and sized so.
-        matrixmultiply::sgemm(rows, d, c, 1.0, x.as_ptr(), d as isize, 1, w.as_ptr(), c as isize, 1, 1.0, out.as_mut_ptr(), c as isize, 1);
+        matrixmultiply::sgemm(
+            rows,
+            d,
+            c,
+            1.0,
+            x.as_ptr(),
+            d as isize,
+            1,
+            w.as_ptr(),
+            c as isize,
+            1,
+            1.0,
+            out.as_mut_ptr(),
+            c as isize,
+            1,
+        );
     }
     out
 }
 
 /// Trains multinomial logistic regression (softmax cross-entropy + L2, SGD
 /// with momentum 0.9 and a cosine schedule) and scores the test part.
-pub fn linear_probe(train: &Features, test: &Features, classes: usize, cfg: &ProbeConfig) -> Accuracy {
+pub fn linear_probe(
+    train: &Features,
+    test: &Features,
+    classes: usize,
+    cfg: &ProbeConfig,
+) -> Accuracy {
     let (d, c) = (train.d, classes);
     let (xtr, xte) = standardise(train, test);
     let mut w = vec![0f32; d * c];
@@ -117,7 +190,8 @@ pub fn linear_probe(train: &Features, test: &Features, classes: usize, cfg: &Pro
     for epoch in 0..cfg.epochs {
         Rng::stream(cfg.seed, epoch as u64).partial_shuffle(&mut order, train.n);
         for chunk in order.chunks(cfg.batch) {
-            let lr = (cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total).cos())) as f32;
+            let lr =
+                (cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total).cos())) as f32;
             step += 1;
             let rows = chunk.len();
             let mut xb = Vec::with_capacity(rows * d);
@@ -129,10 +203,13 @@ pub fn linear_probe(train: &Features, test: &Features, classes: usize, cfg: &Pro
             for (r, &i) in chunk.iter().enumerate() {
                 let row = &mut g[r * c..(r + 1) * c];
                 let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f32 = row.iter_mut().map(|v| {
-                    *v = (*v - mx).exp();
-                    *v
-                }).sum();
+                let sum: f32 = row
+                    .iter_mut()
+                    .map(|v| {
+                        *v = (*v - mx).exp();
+                        *v
+                    })
+                    .sum();
                 row.iter_mut().for_each(|v| *v /= sum * rows as f32);
                 row[train.y[i] as usize] -= 1.0 / rows as f32;
             }
@@ -140,7 +217,22 @@ pub fn linear_probe(train: &Features, test: &Features, classes: usize, cfg: &Pro
             let mut gw = vec![0f32; d * c];
             unsafe {
                 // SAFETY: xb is rows×d (read transposed as d×rows), g is rows×c, gw is d×c.
-                matrixmultiply::sgemm(d, rows, c, 1.0, xb.as_ptr(), 1, d as isize, g.as_ptr(), c as isize, 1, 0.0, gw.as_mut_ptr(), c as isize, 1);
+                matrixmultiply::sgemm(
+                    d,
+                    rows,
+                    c,
+                    1.0,
+                    xb.as_ptr(),
+                    1,
+                    d as isize,
+                    g.as_ptr(),
+                    c as isize,
+                    1,
+                    0.0,
+                    gw.as_mut_ptr(),
+                    c as isize,
+                    1,
+                );
             }
             let wd = cfg.weight_decay as f32;
             for ((wi, gi), vi) in w.iter_mut().zip(&gw).zip(vw.iter_mut()) {
@@ -168,7 +260,10 @@ fn accuracy(scores: &[f32], y: &[i64], c: usize) -> Accuracy {
         t5 += usize::from(above < 5);
     }
     let n = y.len().max(1) as f64;
-    Accuracy { top1: t1 as f64 / n, top5: t5 as f64 / n }
+    Accuracy {
+        top1: t1 as f64 / n,
+        top5: t5 as f64 / n,
+    }
 }
 
 /// Weighted kNN top-1: the k most cosine-similar training features vote with
@@ -177,10 +272,12 @@ pub fn knn(train: &Features, test: &Features, classes: usize, k: usize, t: f64) 
     use rayon::prelude::*;
     let d = train.d;
     let unit = |f: &Features| -> Vec<f32> {
-        f.x.chunks(d).flat_map(|r| {
-            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            r.iter().map(move |v| v / n)
-        }).collect()
+        f.x.chunks(d)
+            .flat_map(|r| {
+                let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                r.iter().map(move |v| v / n)
+            })
+            .collect()
     };
     let (tr, te) = (unit(train), unit(test));
     let k = k.min(train.n);
@@ -188,13 +285,24 @@ pub fn knn(train: &Features, test: &Features, classes: usize, k: usize, t: f64) 
         .par_chunks(d)
         .zip(test.y.par_iter())
         .map(|(q, &label)| {
-            let mut sims: Vec<(f32, usize)> = tr.chunks(d).enumerate().map(|(j, r)| (q.iter().zip(r).map(|(a, b)| a * b).sum(), j)).collect();
+            let mut sims: Vec<(f32, usize)> = tr
+                .chunks(d)
+                .enumerate()
+                .map(|(j, r)| (q.iter().zip(r).map(|(a, b)| a * b).sum(), j))
+                .collect();
             sims.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let mut votes = vec![0f64; classes];
             for &(s, j) in &sims[..k] {
                 votes[train.y[j] as usize] += ((s as f64) / t).exp();
             }
-            let best = votes.iter().enumerate().fold((0, f64::NEG_INFINITY), |a, (i, &v)| if v > a.1 { (i, v) } else { a }).0;
+            let best = votes
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+                )
+                .0;
             usize::from(best as i64 == label)
         })
         .sum();
@@ -209,14 +317,29 @@ mod tests {
     fn probe_separates_separable_classes() {
         // Two Gaussian-free clusters on a line: class = sign of feature 0.
         let mk = |n: usize, off: usize| {
-            let x: Vec<f32> = (0..n).flat_map(|i| {
-                let s = if (i + off) % 2 == 0 { 1.0 } else { -1.0 };
-                [s * (1.0 + (i % 7) as f32 * 0.1), (i % 5) as f32 * 0.3]
-            }).collect();
-            Features { n, d: 2, x, y: (0..n).map(|i| ((i + off) % 2) as i64).collect() }
+            let x: Vec<f32> = (0..n)
+                .flat_map(|i| {
+                    let s = if (i + off) % 2 == 0 { 1.0 } else { -1.0 };
+                    [s * (1.0 + (i % 7) as f32 * 0.1), (i % 5) as f32 * 0.3]
+                })
+                .collect();
+            Features {
+                n,
+                d: 2,
+                x,
+                y: (0..n).map(|i| ((i + off) % 2) as i64).collect(),
+            }
         };
         let (tr, te) = (mk(200, 0), mk(60, 1));
-        let acc = linear_probe(&tr, &te, 2, &ProbeConfig { epochs: 20, ..ProbeConfig::default() });
+        let acc = linear_probe(
+            &tr,
+            &te,
+            2,
+            &ProbeConfig {
+                epochs: 20,
+                ..ProbeConfig::default()
+            },
+        );
         assert_eq!(acc.top1, 1.0);
         assert!((knn(&tr, &te, 2, 10, 0.1) - 1.0).abs() < 1e-12);
     }

@@ -36,7 +36,9 @@ impl Queue {
     pub fn new(size: usize, extra: usize, dim: usize, seed: u64, device: &Device) -> Queue {
         let n = size + extra;
         let mut rng = Rng::stream(seed, 0x0_0E0E);
-        let mut data: Vec<f32> = (0..n * dim).map(|_| crate::synthetic::gaussian(&mut rng) as f32).collect();
+        let mut data: Vec<f32> = (0..n * dim)
+            .map(|_| crate::synthetic::gaussian(&mut rng) as f32)
+            .collect();
         for row in data.chunks_mut(dim) {
             let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
             row.iter_mut().for_each(|v| *v /= norm);
@@ -44,7 +46,15 @@ impl Queue {
         Queue::from_parts(data, vec![-1; n], vec![-1; n], size, extra, dim, device)
     }
 
-    pub fn from_parts(keys: Vec<f32>, labels: Vec<i64>, enqueued_at: Vec<i64>, size: usize, extra: usize, dim: usize, device: &Device) -> Queue {
+    pub fn from_parts(
+        keys: Vec<f32>,
+        labels: Vec<i64>,
+        enqueued_at: Vec<i64>,
+        size: usize,
+        extra: usize,
+        dim: usize,
+        device: &Device,
+    ) -> Queue {
         let n = size + extra;
         Queue {
             keys: Tensor::from_data(TensorData::new(keys, [n, dim]), device),
@@ -62,8 +72,8 @@ impl Queue {
         let b = labels.len().min(total);
         let device = self.keys.device();
         let keep = total - b;
-        let old = self.keys.clone().slice([0..keep]);
-        self.keys = Tensor::cat(vec![keys.slice([0..b]).detach(), old], 0);
+        let old = self.keys.clone().narrow(0, 0, keep);
+        self.keys = Tensor::cat(vec![keys.narrow(0, 0, b).detach(), old], 0);
         let mut host: Vec<i64> = labels[..b].to_vec();
         host.extend_from_slice(&self.host_labels[..keep]);
         self.labels = Tensor::from_data(TensorData::new(host.clone(), [total]), &device);
@@ -117,18 +127,27 @@ pub fn same_class(query_labels: &Tensor<1, Int>, queue_labels: &Tensor<1, Int>) 
 /// Which queue entries each query uses, from the detached scores `q·queue`
 /// [N, K + E]: the filter's kept set among the K newest, and with refill
 /// (E > 0) as many of the newest extra keys as the query dropped.
-pub fn used_mask(scores: &Tensor<2>, queue: &Queue, filter: &Filter, query_labels: &Tensor<1, Int>) -> Result<Tensor<2, Bool>> {
+pub fn used_mask(
+    scores: &Tensor<2>,
+    queue: &Queue,
+    filter: &Filter,
+    query_labels: &Tensor<1, Int>,
+) -> Result<Tensor<2, Bool>> {
     let [n, _] = scores.dims();
     let (size, extra) = (queue.size, queue.extra);
     let device = scores.device();
-    let all = |cols: usize, value: bool| Tensor::<2>::zeros([n, cols], &device).equal_elem(if value { 0.0 } else { 1.0 });
+    let all = |cols: usize, value: bool| {
+        Tensor::<2>::zeros([n, cols], &device).equal_elem(if value { 0.0 } else { 1.0 })
+    };
     let main = scores.clone().slice([0..n, 0..size]);
     Ok(match filter.drop_set() {
         // Without a filter the refill keys stay unused.
         None if extra == 0 => all(size, true),
         None => Tensor::cat(vec![all(size, true), all(extra, false)], 1),
         Some(drop) => {
-            let same = drop.uses_labels().then(|| same_class(query_labels, &queue.labels.clone().slice([0..size])));
+            let same = drop
+                .uses_labels()
+                .then(|| same_class(query_labels, &queue.labels.clone().narrow(0, 0, size)));
             let dropped = select::select(&drop, &main, same.as_ref())?;
             let kept = dropped.clone().bool_not();
             if extra == 0 {
@@ -136,7 +155,9 @@ pub fn used_mask(scores: &Tensor<2>, queue: &Queue, filter: &Filter, query_label
             } else {
                 // Refill: extra key j (0 = newest) is used iff j < #dropped.
                 let count = dropped.int().sum_dim(1);
-                let order = Tensor::<1, Int>::arange(0..extra as i64, &device).reshape([1, extra]).expand([n, extra]);
+                let order = Tensor::<1, Int>::arange(0..extra as i64, &device)
+                    .reshape([1, extra])
+                    .expand([n, extra]);
                 Tensor::cat(vec![kept, order.lower(count.expand([n, extra]))], 1)
             }
         }
@@ -145,17 +166,37 @@ pub fn used_mask(scores: &Tensor<2>, queue: &Queue, filter: &Filter, query_label
 
 /// `[l_pos, l_neg with unused entries at −∞] / T` — dropped negatives are
 /// absent from the softmax, not zeroed.
-pub fn masked_logits(l_pos: Tensor<2>, l_neg: Tensor<2>, used: Tensor<2, Bool>, temperature: f64) -> Tensor<2> {
-    Tensor::cat(vec![l_pos, l_neg.mask_fill(used.bool_not(), f32::NEG_INFINITY)], 1).div_scalar(temperature)
+pub fn masked_logits(
+    l_pos: Tensor<2>,
+    l_neg: Tensor<2>,
+    used: Tensor<2, Bool>,
+    temperature: f64,
+) -> Tensor<2> {
+    Tensor::cat(
+        vec![l_pos, l_neg.mask_fill(used.bool_not(), f32::NEG_INFINITY)],
+        1,
+    )
+    .div_scalar(temperature)
 }
 
 /// Builds MoCo's logits for queries `q` [N, d] and positive keys `k` [N, d].
-pub fn logits(q: Tensor<2>, k: Tensor<2>, queue: &Queue, filter: &Filter, query_labels: &Tensor<1, Int>, temperature: f64) -> Result<Logits> {
+pub fn logits(
+    q: Tensor<2>,
+    k: Tensor<2>,
+    queue: &Queue,
+    filter: &Filter,
+    query_labels: &Tensor<1, Int>,
+    temperature: f64,
+) -> Result<Logits> {
     let l_pos = (q.clone() * k).sum_dim(1);
     let l_neg = q.matmul(queue.keys.clone().transpose());
     let scores = l_neg.clone().detach();
     let used = used_mask(&scores, queue, filter, query_labels)?;
-    Ok(Logits { logits: masked_logits(l_pos, l_neg, used.clone(), temperature), negatives: scores, used })
+    Ok(Logits {
+        logits: masked_logits(l_pos, l_neg, used.clone(), temperature),
+        negatives: scores,
+        used,
+    })
 }
 
 /// Cross-entropy with target 0 (the positive), averaged over the batch.
@@ -182,7 +223,14 @@ impl Telemetry {
     /// A log row without telemetry (all NaN, written as empty cells).
     pub fn unmeasured() -> Telemetry {
         let nan = f64::NAN;
-        Telemetry { p50: nan, p95: nan, p999: nan, hard_same_class: nan, easy_same_class: nan, used_per_query: nan }
+        Telemetry {
+            p50: nan,
+            p95: nan,
+            p999: nan,
+            hard_same_class: nan,
+            easy_same_class: nan,
+            used_per_query: nan,
+        }
     }
 }
 
@@ -191,11 +239,18 @@ pub fn telemetry(l: &Logits, queue: &Queue, query_labels: &Tensor<1, Int>) -> Re
     let size = queue.size;
     let main = l.negatives.clone().slice([0..n, 0..size]);
     let pct = |p: f64| -> Result<f64> {
-        let k = Band::new(p, 100.0).map_err(anyhow::Error::msg)?.rank_range(size).start;
+        let k = Band::new(p, 100.0)
+            .map_err(anyhow::Error::msg)?
+            .rank_range(size)
+            .start;
         Ok(select::value_at_rank(&main, k)?.mean().into_scalar::<f32>() as f64)
     };
-    let hard = select::select(&NegativeSet::Band(Band::new(95.0, 100.0).map_err(anyhow::Error::msg)?), &main, None)?;
-    let same = same_class(query_labels, &queue.labels.clone().slice([0..size]));
+    let hard = select::select(
+        &NegativeSet::Band(Band::new(95.0, 100.0).map_err(anyhow::Error::msg)?),
+        &main,
+        None,
+    )?;
+    let same = same_class(query_labels, &queue.labels.clone().narrow(0, 0, size));
     let rate = |mask: Tensor<2, Bool>| -> f64 {
         let total = mask.clone().int().sum().into_scalar::<i64>() as f64;
         let hits = mask.bool_and(same.clone()).int().sum().into_scalar::<i64>() as f64;

@@ -36,7 +36,11 @@ fn rank_key(s: &Tensor<2>, k: usize) -> Result<RankKey> {
     loop {
         for _ in 0..STEPS {
             let mid = (lo.clone() + hi.clone()).mul_scalar(0.5);
-            let count = s.clone().lower_equal(mid.clone().expand([n, m])).float().sum_dim(1);
+            let count = s
+                .clone()
+                .lower_equal(mid.clone().expand([n, m]))
+                .float()
+                .sum_dim(1);
             let right = count.lower_equal_elem(kf);
             lo = lo.mask_where(right.clone(), mid.clone());
             hi = mid.mask_where(right, hi);
@@ -44,14 +48,29 @@ fn rank_key(s: &Tensor<2>, k: usize) -> Result<RankKey> {
         steps += STEPS;
         // The bracket (lo, hi] isolates the answer once it holds one distinct value.
         let above = s.clone().greater(lo.clone().expand([n, m]));
-        let inside = above.clone().bool_and(s.clone().lower_equal(hi.clone().expand([n, m])));
-        let smallest = s.clone().mask_fill(above.bool_not(), f32::INFINITY).min_dim(1);
-        let largest = s.clone().mask_fill(inside.bool_not(), f32::NEG_INFINITY).max_dim(1);
+        let inside = above
+            .clone()
+            .bool_and(s.clone().lower_equal(hi.clone().expand([n, m])));
+        let smallest = s
+            .clone()
+            .mask_fill(above.bool_not(), f32::INFINITY)
+            .min_dim(1);
+        let largest = s
+            .clone()
+            .mask_fill(inside.bool_not(), f32::NEG_INFINITY)
+            .max_dim(1);
         let done = smallest.clone().equal(largest).all().into_scalar::<bool>();
         if done {
-            let less = s.clone().lower(smallest.clone().expand([n, m])).int().sum_dim(1);
+            let less = s
+                .clone()
+                .lower(smallest.clone().expand([n, m]))
+                .int()
+                .sum_dim(1);
             let quota = less.neg().add_scalar(k as i64);
-            return Ok(RankKey { value: smallest, quota });
+            return Ok(RankKey {
+                value: smallest,
+                quota,
+            });
         }
         if steps >= MAX_STEPS {
             bail!("rank selection did not converge after {steps} bisection steps (non-finite scores?)");
@@ -79,7 +98,11 @@ fn rank_at_least(s: &Tensor<2>, k: usize) -> Result<Tensor<2, Bool>> {
 
 /// Membership of every negative in `expr`, per query row of `scores`
 /// [N, M]. `same_class` [N, M] is required when the expression uses it.
-pub fn select(expr: &NegativeSet, scores: &Tensor<2>, same_class: Option<&Tensor<2, Bool>>) -> Result<Tensor<2, Bool>> {
+pub fn select(
+    expr: &NegativeSet,
+    scores: &Tensor<2>,
+    same_class: Option<&Tensor<2, Bool>>,
+) -> Result<Tensor<2, Bool>> {
     let m = scores.dims()[1];
     Ok(match expr {
         NegativeSet::All => Tensor::<2>::zeros(scores.dims(), &scores.device()).equal_elem(0.0),
@@ -92,8 +115,12 @@ pub fn select(expr: &NegativeSet, scores: &Tensor<2>, same_class: Option<&Tensor
             None => bail!("'{expr}' needs labels for the queries and the queue"),
         },
         NegativeSet::Not(e) => select(e, scores, same_class)?.bool_not(),
-        NegativeSet::And(a, b) => select(a, scores, same_class)?.bool_and(select(b, scores, same_class)?),
-        NegativeSet::Or(a, b) => select(a, scores, same_class)?.bool_or(select(b, scores, same_class)?),
+        NegativeSet::And(a, b) => {
+            select(a, scores, same_class)?.bool_and(select(b, scores, same_class)?)
+        }
+        NegativeSet::Or(a, b) => {
+            select(a, scores, same_class)?.bool_or(select(b, scores, same_class)?)
+        }
     })
 }
 
@@ -104,7 +131,12 @@ pub fn value_at_rank(scores: &Tensor<2>, k: usize) -> Result<Tensor<2>> {
 
 /// The same selection on the host through `difficulty::Selector`, row by
 /// row — the reference the device path is tested against.
-pub fn select_host(expr: &NegativeSet, scores: &[f32], m: usize, labels: Option<(&[i64], &[i64])>) -> Result<Vec<bool>> {
+pub fn select_host(
+    expr: &NegativeSet,
+    scores: &[f32],
+    m: usize,
+    labels: Option<(&[i64], &[i64])>,
+) -> Result<Vec<bool>> {
     let sel = Selector::new(expr.clone());
     let mut out = Vec::with_capacity(scores.len());
     let mut scratch = Vec::new();
@@ -113,7 +145,10 @@ pub fn select_host(expr: &NegativeSet, scores: &[f32], m: usize, labels: Option<
             Some((neg, query)) => (Some(neg), Some(query[r])),
             None => (None, None),
         };
-        out.extend(sel.select(row, l, q, &mut scratch).map_err(anyhow::Error::msg)?);
+        out.extend(
+            sel.select(row, l, q, &mut scratch)
+                .map_err(anyhow::Error::msg)?,
+        );
     }
     Ok(out)
 }

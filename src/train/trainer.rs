@@ -41,7 +41,15 @@ pub fn device(name: &str) -> Result<Device> {
         "cuda" => Ok(Device::cuda(0)),
         #[cfg(feature = "ndarray")]
         "ndarray" => Ok(Device::ndarray()),
-        other => bail!("unknown or unavailable device '{other}' (this build has: cpu{}{})", if cfg!(feature = "cuda") { ", cuda" } else { "" }, if cfg!(feature = "ndarray") { ", ndarray" } else { "" }),
+        other => bail!(
+            "unknown or unavailable device '{other}' (this build has: cpu{}{})",
+            if cfg!(feature = "cuda") { ", cuda" } else { "" },
+            if cfg!(feature = "ndarray") {
+                ", ndarray"
+            } else {
+                ""
+            }
+        ),
     }
 }
 
@@ -78,11 +86,22 @@ impl ModuleMapper for MomentumUpdate {
 pub fn momentum_update(query: &Encoder, key: Encoder, m: f64) -> Encoder {
     let mut c = Collect(Vec::new());
     query.visit(&mut c);
-    key.map(&mut MomentumUpdate { from: c.0, next: 0, m })
+    key.map(&mut MomentumUpdate {
+        from: c.0,
+        next: 0,
+        m,
+    })
 }
 
 /// `[B, C, H, W]` tensor from a CHW-flattened batch.
-pub fn images(data: Vec<f32>, b: usize, c: usize, h: usize, w: usize, device: &Device) -> Tensor<4> {
+pub fn images(
+    data: Vec<f32>,
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    device: &Device,
+) -> Tensor<4> {
     Tensor::from_data(TensorData::new(data, [b, c, h, w]), device)
 }
 
@@ -101,7 +120,11 @@ pub struct State {
 
 fn sgd(c: &TrainConfig) -> ModuleOptimizer {
     SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(c.sgd_momentum).with_dampening(0.0)))
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(c.sgd_momentum)
+                .with_dampening(0.0),
+        ))
         .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
         .init()
 }
@@ -130,7 +153,13 @@ pub fn data(config: &TrainConfig) -> Result<(Dataset, Normalize)> {
 ///
 /// `stop_after` ends the run after that many completed epochs (as if
 /// interrupted there) without changing its configuration or schedule.
-pub fn train(config: TrainConfig, run_dir: &Path, resume: bool, quiet: bool, stop_after: Option<usize>) -> Result<State> {
+pub fn train(
+    config: TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    quiet: bool,
+    stop_after: Option<usize>,
+) -> Result<State> {
     config.validate()?;
     let (ds, norm) = data(&config)?;
     let dev = device(&config.device)?;
@@ -149,16 +178,44 @@ pub fn train(config: TrainConfig, run_dir: &Path, resume: bool, quiet: bool, sto
                     dir.join("config.toml").display()
                 );
             }
-            let optim = sgd(&config).load(dir.join("optimizer.bpk")).map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
-            State { config: config.clone(), query: ck.query, key: ck.key, optim, queue: ck.queue, epoch: ck.epoch, step: ck.step }
+            let optim = sgd(&config)
+                .load(dir.join("optimizer.bpk"))
+                .map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
+            State {
+                config: config.clone(),
+                query: ck.query,
+                key: ck.key,
+                optim,
+                queue: ck.queue,
+                epoch: ck.epoch,
+                step: ck.step,
+            }
         }
-        Some(dir) => bail!("{} holds checkpoints ({}); pass --resume to continue or choose another --name", run_dir.display(), dir.display()),
+        Some(dir) => bail!(
+            "{} holds checkpoints ({}); pass --resume to continue or choose another --name",
+            run_dir.display(),
+            dir.display()
+        ),
         None => {
             let query = model_cfg.init(&ad);
             let key = momentum_update(&query, model_cfg.init(&ad), 0.0).no_grad();
-            let queue = Queue::new(config.queue_size, config.refill, config.embed_dim, config.seed, &ad);
+            let queue = Queue::new(
+                config.queue_size,
+                config.refill,
+                config.embed_dim,
+                config.seed,
+                &ad,
+            );
             checkpoint::write_config(run_dir, &config)?;
-            State { config: config.clone(), query, key, optim: sgd(&config), queue, epoch: 0, step: 0 }
+            State {
+                config: config.clone(),
+                query,
+                key,
+                optim: sgd(&config),
+                queue,
+                epoch: 0,
+                step: 0,
+            }
         }
     };
     if state.epoch >= config.epochs {
@@ -176,10 +233,18 @@ pub fn train(config: TrainConfig, run_dir: &Path, resume: bool, quiet: bool, sto
     });
     let steps_per_epoch = train_set.len() / config.batch_size;
     if steps_per_epoch == 0 {
-        bail!("batch_size {} exceeds the {} training images", config.batch_size, train_set.len());
+        bail!(
+            "batch_size {} exceeds the {} training images",
+            config.batch_size,
+            train_set.len()
+        );
     }
     let (c, h, w) = (train_set.channels, train_set.height, train_set.width);
-    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new((config.epochs * steps_per_epoch) as u64) };
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new((config.epochs * steps_per_epoch) as u64)
+    };
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -190,7 +255,14 @@ pub fn train(config: TrainConfig, run_dir: &Path, resume: bool, quiet: bool, sto
     let last = stop_after.map_or(config.epochs, |s| s.min(config.epochs));
     for epoch in state.epoch..last {
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, config.epochs));
-        let batches = spawn_epoch(train_set.clone(), config.augment.clone(), norm.clone(), config.batch_size, config.seed, epoch);
+        let batches = spawn_epoch(
+            train_set.clone(),
+            config.augment.clone(),
+            norm.clone(),
+            config.batch_size,
+            config.seed,
+            epoch,
+        );
         let mut rows = Vec::new();
         let mut window = (Instant::now(), 0usize);
         for batch in batches {
@@ -198,10 +270,28 @@ pub fn train(config: TrainConfig, run_dir: &Path, resume: bool, quiet: bool, sto
             let lr = config.lr_at(state.step, steps_per_epoch);
             // Momentum update first, then keys (official order).
             state.key = momentum_update(&state.query, state.key, config.momentum);
-            let q = state.query.forward(images(batch.query_view, b, c, h, w, &ad));
-            let k = shuffled_keys(&state.key, batch.key_view, b, (c, h, w), config.shuffle_bn_splits, Rng::stream(config.seed ^ 0x5B, state.step as u64), &ad);
-            let labels = Tensor::<1, Int>::from_data(TensorData::new(batch.labels.clone(), [b]), &ad);
-            let l = moco::logits(q, k.clone(), &state.queue, &filter, &labels, config.temperature)?;
+            let q = state
+                .query
+                .forward(images(batch.query_view, b, c, h, w, &ad));
+            let k = shuffled_keys(
+                &state.key,
+                batch.key_view,
+                b,
+                (c, h, w),
+                config.shuffle_bn_splits,
+                Rng::stream(config.seed ^ 0x5B, state.step as u64),
+                &ad,
+            );
+            let labels =
+                Tensor::<1, Int>::from_data(TensorData::new(batch.labels.clone(), [b]), &ad);
+            let l = moco::logits(
+                q,
+                k.clone(),
+                &state.queue,
+                &filter,
+                &labels,
+                config.temperature,
+            )?;
             let log_now = state.step % config.log_every == 0;
             let telemetry = match (log_now, config.telemetry) {
                 (false, _) => None,
@@ -211,7 +301,10 @@ pub fn train(config: TrainConfig, run_dir: &Path, resume: bool, quiet: bool, sto
             let loss = moco::loss(l.logits);
             let loss_value = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
-                bail!("loss became {loss_value} at step {} (lr {lr}); lower the learning rate", state.step);
+                bail!(
+                    "loss became {loss_value} at step {} (lr {lr}); lower the learning rate",
+                    state.step
+                );
             }
             let grads = GradientsParams::from_grads(loss.backward(), &state.query);
             state.query = state.optim.step(lr, state.query, grads);
@@ -221,7 +314,14 @@ pub fn train(config: TrainConfig, run_dir: &Path, resume: bool, quiet: bool, sto
                 let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
                 window = (Instant::now(), 0);
                 bar.set_message(format!("loss {loss_value:.4}  lr {lr:.4}  {ips:.0} img/s"));
-                rows.push(LogRow { epoch, step: state.step, loss: loss_value, lr, negatives: t, images_per_sec: ips });
+                rows.push(LogRow {
+                    epoch,
+                    step: state.step,
+                    loss: loss_value,
+                    lr,
+                    negatives: t,
+                    images_per_sec: ips,
+                });
             }
             state.step += 1;
             bar.inc(1);
@@ -235,7 +335,15 @@ pub fn train(config: TrainConfig, run_dir: &Path, resume: bool, quiet: bool, sto
 
 /// Keys for a batch: shuffled, encoded in `splits` sub-batches (each with its
 /// own BatchNorm statistics), un-shuffled, detached.
-fn shuffled_keys(key: &Encoder, view: Vec<f32>, b: usize, (c, h, w): (usize, usize, usize), splits: usize, mut rng: Rng, device: &Device) -> Tensor<2> {
+fn shuffled_keys(
+    key: &Encoder,
+    view: Vec<f32>,
+    b: usize,
+    (c, h, w): (usize, usize, usize),
+    splits: usize,
+    mut rng: Rng,
+    device: &Device,
+) -> Tensor<2> {
     let size = c * h * w;
     let mut perm: Vec<usize> = (0..b).collect();
     rng.partial_shuffle(&mut perm, b);
@@ -253,7 +361,11 @@ fn shuffled_keys(key: &Encoder, view: Vec<f32>, b: usize, (c, h, w): (usize, usi
     for (pos, &i) in perm.iter().enumerate() {
         inverse[i] = pos as i64;
     }
-    k.select(0, Tensor::<1, Int>::from_data(TensorData::new(inverse, [b]), device)).detach()
+    k.select(
+        0,
+        Tensor::<1, Int>::from_data(TensorData::new(inverse, [b]), device),
+    )
+    .detach()
 }
 
 /// `runs/<name>` under `root`.

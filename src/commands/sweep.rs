@@ -1,0 +1,73 @@
+//! `negstudy sweep RECIPE`.
+
+use crate::sweep::recipe::Recipe;
+use crate::sweep::{self, SweepOptions};
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Sweep recipe (analyses/*.toml with [sweep], [train], [[condition]]).
+    pub recipe: PathBuf,
+    /// quick (CPU, minutes per run) or full (GPU).
+    #[arg(long, default_value = "quick")]
+    pub scale: String,
+    /// Runs trained at once (each uses the shared CPU threads; mind memory).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    #[arg(long, default_value = "reports")]
+    pub reports: PathBuf,
+    /// Stop after this many runs finish in this session (rerun to continue).
+    #[arg(long)]
+    pub max_runs: Option<usize>,
+    #[arg(long)]
+    pub quiet: bool,
+    /// Only these conditions (labels, comma-separated); the baseline is always kept.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Only these seeds (comma-separated), e.g. for a preliminary one-seed pass.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Report folder name (default: the recipe's sweep name; set it when filtering).
+    #[arg(long)]
+    pub report_name: Option<String>,
+    /// Print the runs the recipe expands to and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+pub fn run(a: SweepArgs) -> Result<()> {
+    let mut recipe = Recipe::load(&a.recipe, &a.scale)?;
+    recipe.restrict(&a.only, &a.seeds)?;
+    if let Some(n) = &a.report_name {
+        recipe.report_name = n.clone();
+    }
+    if a.list {
+        for r in &recipe.runs {
+            println!("{}\t{}\tseed {}", r.id, r.condition, r.seed);
+        }
+        return Ok(());
+    }
+    let opts = SweepOptions {
+        runs_root: a.runs,
+        reports_root: a.reports,
+        jobs: a.jobs,
+        quiet: a.quiet,
+        max_runs: a.max_runs,
+    };
+    match sweep::run(&recipe, &opts, &a.recipe)? {
+        Some(dir) => eprintln!(
+            "sweep '{}' complete: {}/index.md",
+            recipe.name,
+            dir.display()
+        ),
+        None => eprintln!(
+            "sweep '{}' stopped early (--max-runs); rerun to continue",
+            recipe.name
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! From per-run results to the paper's tables: mean ± std over seeds per
+//! condition (and axis point), and Welch's t-test of each condition against
+//! the baseline at the same axis point (Table A.1, Table 1, Figures 2–3).
+
+use super::recipe::Recipe;
+use super::RunResult;
+use crate::report::{plot, sha256_file, Bundle};
+use crate::stats::{mean, std, welch_t_test, TTest};
+use crate::table::Table;
+use anyhow::Result;
+use serde_json::json;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// One condition at one axis point, aggregated over seeds.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub condition: String,
+    pub axes: Vec<(String, String)>,
+    pub runs: usize,
+    pub top1: (f64, f64),
+    pub top5: (f64, f64),
+    pub knn: (f64, f64),
+    /// Difference of mean top-1 from the baseline at the same axis point.
+    pub delta_top1: f64,
+    pub delta_top5: f64,
+    /// Welch's t-test of top-1 against the baseline (None for the baseline itself).
+    pub welch_top1: Option<TTest>,
+    pub welch_top5: Option<TTest>,
+}
+
+/// (mean, sample std with ddof = 1) in percent.
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let pct: Vec<f64> = v.iter().map(|x| 100.0 * x).collect();
+    (
+        mean(&pct),
+        if pct.len() > 1 {
+            std(&pct, 1)
+        } else {
+            f64::NAN
+        },
+    )
+}
+
+/// Groups results by (condition, axes) in recipe order.
+pub fn groups(recipe: &Recipe, results: &[RunResult]) -> Vec<Group> {
+    let mut keys: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for r in &recipe.runs {
+        let k = (r.condition.clone(), r.axes.clone());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let pick = |cond: &str, axes: &[(String, String)], f: fn(&RunResult) -> f64| -> Vec<f64> {
+        results
+            .iter()
+            .filter(|r| r.condition == cond && r.axes == axes)
+            .map(f)
+            .collect()
+    };
+    keys.iter()
+        .map(|(cond, axes)| {
+            let (t1, t5, kn) = (
+                pick(cond, axes, |r| r.top1),
+                pick(cond, axes, |r| r.top5),
+                pick(cond, axes, |r| r.knn_top1),
+            );
+            let base = recipe.baseline.as_deref().filter(|b| b != cond);
+            let (b1, b5) = match base {
+                Some(b) => (pick(b, axes, |r| r.top1), pick(b, axes, |r| r.top5)),
+                None => (Vec::new(), Vec::new()),
+            };
+            let pct = |v: &[f64]| v.iter().map(|x| 100.0 * x).collect::<Vec<_>>();
+            let test =
+                |a: &[f64], b: &[f64]| (!b.is_empty()).then(|| welch_t_test(&pct(a), &pct(b)));
+            Group {
+                condition: cond.clone(),
+                axes: axes.clone(),
+                runs: t1.len(),
+                top1: mean_std(&t1),
+                top5: mean_std(&t5),
+                knn: mean_std(&kn),
+                delta_top1: if b1.is_empty() {
+                    0.0
+                } else {
+                    mean_std(&t1).0 - mean_std(&b1).0
+                },
+                delta_top5: if b5.is_empty() {
+                    0.0
+                } else {
+                    mean_std(&t5).0 - mean_std(&b5).0
+                },
+                welch_top1: test(&t1, &b1),
+                welch_top5: test(&t5, &b5),
+            }
+        })
+        .collect()
+}
+
+pub fn results_table(recipe: &Recipe, results: &[RunResult]) -> Table {
+    let mut t = Table::new("results")
+        .text("run", results.iter().map(|r| r.id.clone()).collect())
+        .text(
+            "condition",
+            results.iter().map(|r| r.condition.clone()).collect(),
+        )
+        .text(
+            "keep",
+            results
+                .iter()
+                .map(|r| r.keep.clone().unwrap_or_default())
+                .collect(),
+        )
+        .text(
+            "drop",
+            results
+                .iter()
+                .map(|r| r.drop.clone().unwrap_or_default())
+                .collect(),
+        )
+        .int("refill", results.iter().map(|r| r.refill as i64).collect())
+        .float(
+            "temperature",
+            results.iter().map(|r| r.temperature).collect(),
+        );
+    for (i, name) in recipe
+        .axis_names
+        .iter()
+        .filter(|n| n.as_str() != "temperature")
+        .enumerate()
+    {
+        let _ = i;
+        t = t.text(
+            name,
+            results
+                .iter()
+                .map(|r| {
+                    r.axes
+                        .iter()
+                        .find(|a| &a.0 == name)
+                        .map(|a| a.1.clone())
+                        .unwrap_or_default()
+                })
+                .collect(),
+        );
+    }
+    t.int("seed", results.iter().map(|r| r.seed as i64).collect())
+        .float("top1", results.iter().map(|r| 100.0 * r.top1).collect())
+        .float("top5", results.iter().map(|r| 100.0 * r.top5).collect())
+        .float(
+            "knn_top1",
+            results.iter().map(|r| 100.0 * r.knn_top1).collect(),
+        )
+        .int("epochs", results.iter().map(|r| r.epochs as i64).collect())
+        .float(
+            "wall_seconds",
+            results.iter().map(|r| r.wall_seconds).collect(),
+        )
+}
+
+fn axes_text(axes: &[(String, String)]) -> String {
+    axes.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn summary_table(groups: &[Group]) -> Table {
+    let nan = f64::NAN;
+    let t = |f: fn(&Group) -> Option<TTest>, g: fn(&TTest) -> f64| {
+        groups
+            .iter()
+            .map(|x| f(x).as_ref().map_or(nan, g))
+            .collect::<Vec<f64>>()
+    };
+    Table::new("summary")
+        .text(
+            "condition",
+            groups.iter().map(|g| g.condition.clone()).collect(),
+        )
+        .text("axes", groups.iter().map(|g| axes_text(&g.axes)).collect())
+        .int("runs", groups.iter().map(|g| g.runs as i64).collect())
+        .float("top1_mean", groups.iter().map(|g| g.top1.0).collect())
+        .float("top1_std", groups.iter().map(|g| g.top1.1).collect())
+        .float("top5_mean", groups.iter().map(|g| g.top5.0).collect())
+        .float("top5_std", groups.iter().map(|g| g.top5.1).collect())
+        .float("knn_top1_mean", groups.iter().map(|g| g.knn.0).collect())
+        .float("knn_top1_std", groups.iter().map(|g| g.knn.1).collect())
+        .float("delta_top1", groups.iter().map(|g| g.delta_top1).collect())
+        .float("delta_top5", groups.iter().map(|g| g.delta_top5).collect())
+        .float("welch_t_top1", t(|g| g.welch_top1, |x| x.t))
+        .float("welch_df_top1", t(|g| g.welch_top1, |x| x.df))
+        .float("welch_p_top1", t(|g| g.welch_top1, |x| x.p))
+        .float("welch_t_top5", t(|g| g.welch_top5, |x| x.t))
+        .float("welch_p_top5", t(|g| g.welch_top5, |x| x.p))
+}
+
+/// `mean ± std` for the paper-layout table.
+fn pm(v: (f64, f64)) -> String {
+    if v.1.is_finite() {
+        format!("{:.2} ± {:.2}", v.0, v.1)
+    } else {
+        format!("{:.2}", v.0)
+    }
+}
+
+/// Writes `reports/<sweep>/` and returns its path.
+pub fn write_report(
+    recipe: &Recipe,
+    results: &[RunResult],
+    out: &Path,
+    recipe_path: &Path,
+) -> Result<PathBuf> {
+    let b = Bundle::create(out)?;
+    let gs = groups(recipe, results);
+    let summary = summary_table(&gs);
+    b.csv(&results_table(recipe, results))?;
+    b.csv(&summary)?;
+    plot::sweep_bars(&b.path("accuracy.png"), &recipe.name, &gs)?;
+    let has_temperature = recipe.axis_names.iter().any(|a| a == "temperature");
+    if has_temperature && recipe.baseline.is_some() {
+        plot::sweep_temperature(&b.path("temperature.png"), &gs)?;
+    }
+    let mut idx = String::new();
+    writeln!(idx, "# Sweep `{}` ({} scale)\n", recipe.name, recipe.scale)?;
+    if !recipe.description.is_empty() {
+        writeln!(idx, "{}\n", recipe.description)?;
+    }
+    writeln!(idx, "{} runs: {} conditions × {} seeds{}. Accuracies in % on the held-out test part (linear probe top-1/top-5, weighted kNN top-1); mean ± sample std (ddof 1) over seeds; Welch's t-test of each condition against `{}` at the same axis values.\n",
+        results.len(), recipe.conditions.len(), results.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len(),
+        if recipe.axis_names.is_empty() { String::new() } else { format!(" × axes ({})", recipe.axis_names.join(", ")) },
+        recipe.baseline.as_deref().unwrap_or("(no baseline)"))?;
+    writeln!(idx, "![accuracy by condition](accuracy.png)\n")?;
+    if has_temperature && recipe.baseline.is_some() {
+        writeln!(
+            idx,
+            "![change in accuracy against the baseline by temperature](temperature.png)\n"
+        )?;
+    }
+    writeln!(idx, "| condition | axes | top-1 | top-5 | kNN top-1 | Δ top-1 | Welch p (top-1) |\n|---|---|---|---|---|---|---|")?;
+    for g in &gs {
+        writeln!(
+            idx,
+            "| {} | {} | {} | {} | {} | {:+.2} | {} |",
+            g.condition,
+            axes_text(&g.axes),
+            pm(g.top1),
+            pm(g.top5),
+            pm(g.knn),
+            g.delta_top1,
+            g.welch_top1.map_or("—".into(), |t| plot::fmt_p(t.p))
+        )?;
+    }
+    writeln!(idx, "\n- `results.csv` — one row per run (condition, filter, refill, temperature, axes, seed, accuracies, epochs, wall seconds).")?;
+    writeln!(
+        idx,
+        "- `summary.csv` — the table above with Welch t, df and p for top-1 and top-5."
+    )?;
+    b.text("index.md", &idx)?;
+    let manifest = json!({
+        "negstudy_version": crate::VERSION,
+        "command": format!("sweep {} --scale {}", recipe_path.display(), recipe.scale),
+        "recipe": {"path": recipe_path.display().to_string(), "sha256": sha256_file(recipe_path)?},
+        "runs": recipe.runs.iter().map(|r| json!({"id": r.id, "config": r.config})).collect::<Vec<_>>(),
+    });
+    b.json("manifest.json", &manifest)?;
+    b.finish()
+}

@@ -1,0 +1,253 @@
+//! Sweep recipes (`analyses/*.toml`): a base `[train]` config, per-scale
+//! overrides, a list of conditions, optional axes crossed with every
+//! condition, and seeds.
+//!
+//! ```toml
+//! [sweep]
+//! name = "fig3-temperature"
+//! seeds = [0, 1, 2]
+//! baseline = "baseline"          # the condition others are tested against
+//! embed_analyze = false          # also embed the test part and run `analyze all`
+//! [train]                        # base config (TrainConfig fields)
+//! data = "bundled:fashion-mnist-test"
+//! [scale.quick]                  # overrides for --scale quick (default)
+//! epochs = 15
+//! [scale.full]                   # overrides for --scale full (GPU)
+//! arch = "resnet18"
+//! [axes]                         # crossed with every condition
+//! temperature = [0.07, 0.1, 0.2]
+//! [[condition]]
+//! label = "baseline"
+//! [[condition]]
+//! label = "drop hardest 0.1% (refill)"
+//! drop = "band(99.9,100)"
+//! refill = 64
+//! ```
+
+use crate::train::config::TrainConfig;
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepTable {
+    name: String,
+    #[serde(default = "default_seeds")]
+    seeds: Vec<u64>,
+    baseline: Option<String>,
+    #[serde(default)]
+    embed_analyze: bool,
+    #[serde(default)]
+    description: String,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipeFile {
+    sweep: SweepTable,
+    #[serde(default)]
+    train: toml::Table,
+    #[serde(default)]
+    scale: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    axes: BTreeMap<String, Vec<toml::Value>>,
+    #[serde(default)]
+    condition: Vec<toml::Table>,
+}
+
+/// One training run of a sweep.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// Folder name under `runs/<sweep>/`.
+    pub id: String,
+    /// The condition's label.
+    pub condition: String,
+    /// Axis values, in axis order (`name`, value as text).
+    pub axes: Vec<(String, String)>,
+    pub seed: u64,
+    pub config: TrainConfig,
+}
+
+/// A parsed recipe at one scale.
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    /// The sweep's name: runs go to `runs/<name>/`.
+    pub name: String,
+    /// The report folder `reports/<report_name>/` (the name unless a subset is reported).
+    pub report_name: String,
+    pub description: String,
+    pub scale: String,
+    pub baseline: Option<String>,
+    pub embed_analyze: bool,
+    pub axis_names: Vec<String>,
+    pub conditions: Vec<String>,
+    pub runs: Vec<RunSpec>,
+}
+
+/// Merges `over` into `base` (keys of `over` win).
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        base.insert(k.clone(), v.clone());
+    }
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+fn value_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl Recipe {
+    /// Keeps only the listed conditions (plus the baseline) and seeds; empty lists keep all.
+    pub fn restrict(&mut self, only: &[String], seeds: &[u64]) -> Result<()> {
+        for o in only {
+            if !self.conditions.contains(o) {
+                bail!(
+                    "--only: no condition '{o}' (conditions: {})",
+                    self.conditions.join(", ")
+                );
+            }
+        }
+        let keep = |c: &str| {
+            only.is_empty() || only.iter().any(|o| o == c) || self.baseline.as_deref() == Some(c)
+        };
+        self.runs
+            .retain(|r| keep(&r.condition) && (seeds.is_empty() || seeds.contains(&r.seed)));
+        let conditions: Vec<String> = self
+            .conditions
+            .iter()
+            .filter(|c| keep(c))
+            .cloned()
+            .collect();
+        self.conditions = conditions;
+        if self.runs.is_empty() {
+            bail!("the filters leave no runs");
+        }
+        Ok(())
+    }
+
+    pub fn load(path: &Path, scale: &str) -> Result<Recipe> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: RecipeFile = toml::from_str(&text)
+            .with_context(|| format!("{}: not a sweep recipe", path.display()))?;
+        if file.condition.is_empty() {
+            bail!("{}: no [[condition]] entries", path.display());
+        }
+        let mut base = file.train.clone();
+        match file.scale.get(scale) {
+            Some(over) => merge(&mut base, over),
+            None if file.scale.is_empty() => {}
+            None => bail!(
+                "{}: no [scale.{scale}] (has: {})",
+                path.display(),
+                file.scale.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        }
+        let axis_names: Vec<String> = file.axes.keys().cloned().collect();
+        // The cartesian product of the axes (one empty point without axes).
+        let mut points: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
+        for (name, values) in &file.axes {
+            points = points
+                .into_iter()
+                .flat_map(|p| {
+                    values
+                        .iter()
+                        .map(move |v| [p.clone(), vec![(name.clone(), v.clone())]].concat())
+                })
+                .collect();
+        }
+        let mut runs = Vec::new();
+        let mut conditions = Vec::new();
+        for cond in &file.condition {
+            let mut cond = cond.clone();
+            let label = match cond.remove("label") {
+                Some(toml::Value::String(s)) => s,
+                _ => bail!(
+                    "{}: every [[condition]] needs a string `label`",
+                    path.display()
+                ),
+            };
+            conditions.push(label.clone());
+            for point in &points {
+                for &seed in &file.sweep.seeds {
+                    let mut t = base.clone();
+                    merge(&mut t, &cond);
+                    for (k, v) in point {
+                        t.insert(k.clone(), v.clone());
+                    }
+                    let axes: Vec<(String, String)> = point
+                        .iter()
+                        .map(|(k, v)| (k.clone(), value_text(v)))
+                        .collect();
+                    let mut id = slug(&label);
+                    for (k, v) in &axes {
+                        id.push_str(&format!(
+                            "-{}{}",
+                            slug(k).chars().next().unwrap_or('x'),
+                            slug(v)
+                        ));
+                    }
+                    id.push_str(&format!("-s{seed}"));
+                    t.insert("seed".into(), toml::Value::Integer(seed as i64));
+                    t.insert("name".into(), toml::Value::String(id.clone()));
+                    let config: TrainConfig =
+                        toml::Value::Table(t).try_into().with_context(|| {
+                            format!(
+                                "{}: condition '{label}': bad training fields",
+                                path.display()
+                            )
+                        })?;
+                    config
+                        .validate()
+                        .with_context(|| format!("{}: condition '{label}'", path.display()))?;
+                    runs.push(RunSpec {
+                        id,
+                        condition: label.clone(),
+                        axes,
+                        seed,
+                        config,
+                    });
+                }
+            }
+        }
+        if let Some(b) = &file.sweep.baseline {
+            if !conditions.contains(b) {
+                bail!(
+                    "{}: baseline '{b}' is not a condition label",
+                    path.display()
+                );
+            }
+        }
+        Ok(Recipe {
+            report_name: file.sweep.name.clone(),
+            name: file.sweep.name,
+            description: file.sweep.description,
+            scale: scale.to_string(),
+            baseline: file.sweep.baseline,
+            embed_analyze: file.sweep.embed_analyze,
+            axis_names,
+            conditions,
+            runs,
+        })
+    }
+}

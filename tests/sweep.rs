@@ -1,0 +1,153 @@
+//! Sweeps: expansion of a recipe, stop-and-continue without redoing
+//! finished runs (also after a real SIGINT), and the aggregated report.
+
+use negstudy::sweep::recipe::Recipe;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn recipe() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-sweep.toml")
+}
+
+fn sweep(runs: &Path, reports: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args([
+            "sweep",
+            recipe().to_str().unwrap(),
+            "--runs",
+            runs.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn results(runs: &Path) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = std::fs::read_dir(runs.join("tiny"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    std::fs::read_to_string(e.path().join("result.json"))
+                        .ok()
+                        .map(|t| (e.file_name().to_string_lossy().into_owned(), t))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn recipe_expands_conditions_axes_and_seeds() {
+    let r = Recipe::load(&recipe(), "quick").unwrap();
+    assert_eq!(r.runs.len(), 2 * 2 * 2);
+    assert_eq!(r.runs[0].id, "baseline-t0.1-s0");
+    assert_eq!(r.runs[7].id, "only-hardest-25-t0.2-s1");
+    assert_eq!(r.runs[7].config.keep.as_deref(), Some("band(75,100)"));
+    assert_eq!(r.runs[7].config.temperature, 0.2);
+    assert_eq!(r.runs[7].config.epochs, 2, "[scale.quick] applies");
+    let e = format!("{:#}", Recipe::load(&recipe(), "full").unwrap_err());
+    assert!(e.contains("no [scale.full]"), "{e}");
+}
+
+#[test]
+fn stopped_sweeps_continue_without_redoing_finished_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, reports) = (dir.path().join("runs"), dir.path().join("reports"));
+    // Stop after three runs.
+    let o = sweep(&runs, &reports, &["--max-runs", "3"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = results(&runs);
+    assert_eq!(first.len(), 3);
+    assert!(
+        !reports.join("tiny").exists(),
+        "no report before every run finished"
+    );
+
+    // A real Ctrl-C: interrupt while the fourth run or a later one trains.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args([
+            "sweep",
+            recipe().to_str().unwrap(),
+            "--runs",
+            runs.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+            "--quiet",
+        ])
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while results(&runs).len() < 4 && t.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let interrupted = results(&runs);
+    assert!(
+        interrupted.len() >= 4,
+        "the first session's runs survive the interrupt"
+    );
+    for r in &first {
+        assert!(interrupted.contains(r), "finished run {} unchanged", r.0);
+    }
+
+    // Rerun: finishes everything, leaves finished runs untouched.
+    let o = sweep(&runs, &reports, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let all = results(&runs);
+    assert_eq!(all.len(), 8);
+    for r in &interrupted {
+        assert!(all.contains(r), "finished run {} was not redone", r.0);
+    }
+
+    // The report: results.csv (one row per run), summary with Welch tests, plots, index.
+    let out = reports.join("tiny");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 8);
+    assert!(csv.starts_with("run,condition,keep,drop,refill,temperature,seed,top1,top5,knn_top1,epochs,wall_seconds"), "{csv}");
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(
+        summary.lines().count(),
+        1 + 4,
+        "2 conditions × 2 temperatures"
+    );
+    let hard = summary
+        .lines()
+        .find(|l| l.starts_with("only hardest 25%,temperature=0.1"))
+        .unwrap();
+    let cells: Vec<&str> = hard.split(',').collect();
+    assert!(
+        cells[13].parse::<f64>().is_ok(),
+        "Welch p for a non-baseline condition: {hard}"
+    );
+    let base = summary
+        .lines()
+        .find(|l| l.starts_with("baseline,temperature=0.1"))
+        .unwrap();
+    assert_eq!(
+        base.split(',').nth(13),
+        Some(""),
+        "no test of the baseline against itself"
+    );
+    for f in [
+        "accuracy.png",
+        "temperature.png",
+        "index.md",
+        "manifest.json",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let index = std::fs::read_to_string(out.join("index.md")).unwrap();
+    assert!(
+        index.contains("| only hardest 25% | temperature=0.2 |"),
+        "{index}"
+    );
+}
