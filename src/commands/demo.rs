@@ -91,24 +91,24 @@ pub fn pixel_dump() -> Result<Dump> {
 
 fn headline(summary: &serde_json::Value) {
     let get = |k: &str, f: &str| summary[k][f].as_f64().unwrap_or(f64::NAN);
-    let p = |k: &str| plot::fmt_p(summary[k]["student"]["p"].as_f64().unwrap_or(f64::NAN));
+    let p = |k: &str| plot::p_clause(summary[k]["student"]["p"].as_f64().unwrap_or(f64::NAN));
     println!(
-        "  same-class rate    hard {:.3} vs easy {:.3}   (t-test p = {})",
+        "  same-class rate    hard {:.3} vs easy {:.3}   (t-test {})",
         get("same_class", "hard_mean"),
         get("same_class", "easy_mean"),
         p("same_class")
     );
     println!(
-        "  WordNet LCA depth  hard {:.3} vs easy {:.3}   (t-test p = {})",
+        "  WordNet LCA depth  hard {:.3} vs easy {:.3}   (t-test {})",
         get("wordnet", "hard_mean"),
         get("wordnet", "easy_mean"),
         p("wordnet")
     );
     println!(
-        "  hard-frequency std real {:.4} vs shuffled {:.4}   (KS p = {})",
+        "  hard-frequency std real {:.4} vs shuffled {:.4}   (KS {})",
         get("consistency", "real_std"),
         get("consistency", "shuffled_std"),
-        plot::fmt_p(
+        plot::p_clause(
             summary["consistency"]["ks"]["p"]
                 .as_f64()
                 .unwrap_or(f64::NAN)
@@ -126,7 +126,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
             seed: a.seed,
             ..AnalyzeArgs::defaults_for(dump_path, a.out.clone())
         })?;
-        println!("Pixel-space analysis (2000 queries × 2000 negatives, hard = hardest 5 %):");
+        println!(
+            "Pixel-space analysis ({n} queries × {n} negatives, hard = hardest 5 %):",
+            n = summary["same_class"]["queries"]
+        );
         headline(&summary);
         println!(
             "Report: {}/index.md  ({:.1} s)",
@@ -206,7 +209,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         f(&eval["baselines"]["random_init"]["top1"])
     );
     println!(
-        "Analyses of the trained embeddings (2000 queries × 2000 negatives, hard = hardest 5 %):"
+        "Analyses of the trained embeddings ({n} queries × {n} negatives from the held-out images, hard = hardest 5 %):",
+        n = summary["same_class"]["queries"]
     );
     headline(&summary);
     println!(

@@ -181,16 +181,56 @@ fn scores(
     json!({"top1": acc.top1, "top5": acc.top5, "knn_top1": eval::knn(train, test, classes, 200, 0.1)})
 }
 
+/// What `linear-eval` and `embed` start from: a checkpoint, the config it
+/// was trained with, the dataset (the trained one unless overridden, read
+/// once) with its normalisation, and the device.
+struct Evaluation {
+    ck: PathBuf,
+    cfg: TrainConfig,
+    data_spec: String,
+    ds: dataset::Dataset,
+    norm: crate::data::augment::Normalize,
+    dev: burn::prelude::Device,
+}
+
+impl Evaluation {
+    fn open(checkpoint: &Path, data: Option<&str>) -> Result<Evaluation> {
+        let ck = checkpoint_dir(checkpoint)?;
+        let cfg = read_config(&ck)?;
+        let data_spec = data.map_or_else(|| cfg.data.clone(), str::to_string);
+        let ds = dataset::load(&data_spec)?;
+        let (mean, std) = ds.channel_stats();
+        let dev = device(&cfg.device)?;
+        Ok(Evaluation {
+            ck,
+            cfg,
+            data_spec,
+            ds,
+            norm: crate::data::augment::Normalize { mean, std },
+            dev,
+        })
+    }
+
+    fn encoder(&self, which: &str) -> Result<crate::model::Encoder> {
+        Ok(checkpoint::load_encoder(
+            &self.ck,
+            which,
+            &self.cfg.model(self.ds.train.channels),
+            &self.dev,
+        )?
+        .valid())
+    }
+}
+
 pub fn linear_eval(a: EvalArgs) -> Result<serde_json::Value> {
-    let ck = checkpoint_dir(&a.checkpoint)?;
-    let cfg = read_config(&ck)?;
-    let data_spec = a.data.clone().unwrap_or_else(|| cfg.data.clone());
-    let ds = dataset::load(&data_spec)?;
-    let (_, norm) = trainer::data(&TrainConfig {
-        data: data_spec.clone(),
-        ..cfg.clone()
-    })?;
-    let dev = device(&cfg.device)?;
+    let Evaluation {
+        ck,
+        cfg,
+        data_spec,
+        ds,
+        norm,
+        dev,
+    } = Evaluation::open(&a.checkpoint, a.data.as_deref())?;
     let model = cfg.model(ds.train.channels);
     let enc = checkpoint::load_encoder(&ck, "query", &model, &dev)?.valid();
     let probe = ProbeConfig {
@@ -264,20 +304,19 @@ pub struct EmbedArgs {
 }
 
 pub fn embed(a: EmbedArgs) -> Result<()> {
-    let ck = checkpoint_dir(&a.checkpoint)?;
-    let cfg = read_config(&ck)?;
-    let data_spec = a.data.clone().unwrap_or_else(|| cfg.data.clone());
-    let ds = dataset::load(&data_spec)?;
-    let (_, norm) = trainer::data(&TrainConfig {
-        data: data_spec.clone(),
-        ..cfg.clone()
-    })?;
-    let dev = device(&cfg.device)?;
     if !matches!(a.encoder.as_str(), "query" | "momentum") {
         bail!("--encoder must be query or momentum, got '{}'", a.encoder);
     }
-    let enc =
-        checkpoint::load_encoder(&ck, &a.encoder, &cfg.model(ds.train.channels), &dev)?.valid();
+    let ev = Evaluation::open(&a.checkpoint, a.data.as_deref())?;
+    let enc = ev.encoder(&a.encoder)?;
+    let Evaluation {
+        ck,
+        data_spec,
+        ds,
+        norm,
+        dev,
+        ..
+    } = ev;
     let set = match a.split {
         Split::Train => ds.train.clone(),
         Split::Test => ds.test.clone(),

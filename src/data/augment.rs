@@ -255,22 +255,16 @@ pub fn spawn_epoch(
                 .for_each(|((qo, ko), &i)| {
                     let img = set.image(i);
                     let key = ((epoch as u64) << 32) | i as u64;
-                    augment(
-                        img,
-                        (h, w, c),
-                        &cfg,
-                        &norm,
-                        &mut Rng::stream(seed ^ 0xA0, key),
-                        qo,
-                    );
-                    augment(
-                        img,
-                        (h, w, c),
-                        &cfg,
-                        &norm,
-                        &mut Rng::stream(seed ^ 0xA1, key),
-                        ko,
-                    );
+                    for (salt, out) in [(0xA0, qo), (0xA1, ko)] {
+                        augment(
+                            img,
+                            (h, w, c),
+                            &cfg,
+                            &norm,
+                            &mut Rng::stream(seed ^ salt, key),
+                            out,
+                        );
+                    }
                 });
             let labels = idx.iter().map(|&i| set.labels[i]).collect();
             if tx

@@ -1,7 +1,7 @@
 //! The bundle `negstudy analyze` writes: which tables and figures, the
 //! summary, and an index a person can read without running anything.
 
-use super::plot::{self, fmt_p};
+use super::plot::{self, p_clause};
 use super::Bundle;
 use crate::analysis::anticorrelated::Anticorrelated;
 use crate::analysis::class_pairs::ClassPairs;
@@ -78,7 +78,7 @@ pub fn summary(r: &AnalysisResults) -> Value {
 fn hve_line(h: &HardVsEasy, what: &str, hard_percent: f64) -> String {
     format!(
         "Hardest {hard_percent} %: {what} {:.4} ± {:.4} (SEM); easier negatives: {:.4} ± {:.4}; over {} queries. \
-         Student's t = {:.3} (df {}), p = {}; Welch's t = {:.3} (df {:.1}), p = {}.",
+         Student's t = {:.3} (df {}), {}; Welch's t = {:.3} (df {:.1}), {}.",
         h.hard_mean,
         h.hard_sem,
         h.easy_mean,
@@ -86,10 +86,10 @@ fn hve_line(h: &HardVsEasy, what: &str, hard_percent: f64) -> String {
         h.queries,
         h.student.t,
         h.student.df,
-        fmt_p(h.student.p),
+        p_clause(h.student.p),
         h.welch.t,
         h.welch.df,
-        fmt_p(h.welch.p)
+        p_clause(h.welch.p)
     )
 }
 
@@ -216,12 +216,12 @@ pub fn write(out: &Path, r: &AnalysisResults, info: &RunInfo, params: &Params) -
         writeln!(
             idx,
             "Per negative, the fraction of queries for which it is in the hardest {hp} %: std {:.4} (real) vs {:.4} \
-             (shuffled ranks); two-sample KS D = {:.4}, p = {} ({}). The most consistently hard negative \
+             (shuffled ranks); two-sample KS D = {:.4}, {} ({}). The most consistently hard negative \
              (row {} of the negatives) is hard for {:.1} % of queries.\n",
             s.real_std,
             s.shuffled_std,
             s.ks.statistic,
-            fmt_p(s.ks.p),
+            p_clause(s.ks.p),
             match s.ks.method {
                 crate::stats::KsMethod::Exact => "exact",
                 crate::stats::KsMethod::Asymptotic => "asymptotic",

@@ -46,6 +46,15 @@ fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>
     Ok(root)
 }
 
+/// "p = 0.012", "p = 3.1e-17" or "p < 1e-300" (below the smallest double).
+pub fn p_clause(p: f64) -> String {
+    if p == 0.0 {
+        "p < 1e-300".into()
+    } else {
+        format!("p = {}", fmt_p(p))
+    }
+}
+
 /// Formats a p-value the way papers print it.
 pub fn fmt_p(p: f64) -> String {
     if p.is_nan() {
@@ -91,7 +100,7 @@ pub fn hard_vs_easy(
         * 1.15;
     let mut bars = ChartBuilder::on(&left)
         .caption(
-            format!("{title}: p = {} (t-test)", fmt_p(hve.student.p)),
+            format!("{title}: {} (t-test)", p_clause(hve.student.p)),
             (SANS, 18),
         )
         .margin(12)
@@ -275,8 +284,8 @@ pub fn consistency(path: &Path, c: &Consistency, hard_percent: f64) -> Result<()
     let mut chart = ChartBuilder::on(&root)
         .caption(
             format!(
-                "How consistently is a negative hard? (KS p = {})",
-                fmt_p(c.summary.ks.p)
+                "How consistently is a negative hard? (KS {})",
+                p_clause(c.summary.ks.p)
             ),
             (SANS, 18),
         )
