@@ -33,7 +33,7 @@ pub enum Command {
     Embed(train::EmbedArgs),
     /// Run a recipe's grid of train → linear-eval runs and write the paper's tables and plots.
     Sweep(sweep::SweepArgs),
-    /// The main job: analyse the bundled Fashion-MNIST test split end to end and write reports/demo/.
+    /// The main job: train MoCo v2 on the bundled Fashion-MNIST split, evaluate, embed, analyse; writes reports/demo/.
     Demo(demo::DemoArgs),
     /// Analyse negatives by difficulty and write a report bundle (CSV, PNG, index.md).
     Analyze(analyze::AnalyzeArgs),

@@ -25,8 +25,10 @@ pub struct TrainArgs {
     /// Dataset: bundled:fashion-mnist-test | fashion-mnist[:DIR] | cifar10:DIR | cifar100:DIR | folder:DIR.
     #[arg(long)]
     pub data: Option<String>,
+    /// Backbone.
     #[arg(long, value_enum)]
     pub arch: Option<Arch>,
+    /// Pretraining epochs (the cosine schedule spans them all).
     #[arg(long)]
     pub epochs: Option<usize>,
     #[arg(long)]
@@ -37,11 +39,13 @@ pub struct TrainArgs {
     /// E extra keys to refill dropped negatives (queue of K + E).
     #[arg(long)]
     pub refill: Option<usize>,
+    /// Softmax temperature T.
     #[arg(long)]
     pub temperature: Option<f64>,
     /// Key-encoder momentum m.
     #[arg(long)]
     pub momentum: Option<f64>,
+    /// Base learning rate (SGD, momentum 0.9).
     #[arg(long)]
     pub lr: Option<f64>,
     #[arg(long)]
