@@ -129,7 +129,7 @@ fn trained_demo_writes_the_whole_study() {
     // One short epoch on 256 images: the same path as the main job, minutes shorter.
     let dir = tempfile::tempdir().unwrap();
     let (out, runs) = (dir.path().join("demo"), dir.path().join("runs"));
-    run(&[
+    let demo = [
         "demo",
         "--epochs",
         "1",
@@ -139,7 +139,8 @@ fn trained_demo_writes_the_whole_study() {
         out.to_str().unwrap(),
         "--runs",
         runs.to_str().unwrap(),
-    ]);
+    ];
+    run(&demo);
     let index = std::fs::read_to_string(out.join("index.md")).unwrap();
     assert!(index.starts_with("# negstudy demo: MoCo v2"), "{index}");
     for needle in [
@@ -169,17 +170,7 @@ fn trained_demo_writes_the_whole_study() {
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert!(eval["baselines"]["raw_pixels"]["top1"].as_f64().is_some());
     // A second run reuses the finished training run instead of retraining.
-    run(&[
-        "demo",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "256",
-        "--out",
-        out.to_str().unwrap(),
-        "--runs",
-        runs.to_str().unwrap(),
-    ]);
+    run(&demo);
     let log = std::fs::read_to_string(runs.join("demo/train_log.csv")).unwrap();
     assert_eq!(
         log.lines().count(),

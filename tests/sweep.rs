@@ -10,20 +10,23 @@ fn recipe() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-sweep.toml")
 }
 
+/// `negstudy sweep` on the tiny recipe with these folders.
+fn sweep_command(runs: &Path, reports: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_negstudy"));
+    c.args([
+        "sweep",
+        recipe().to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
+        "--reports",
+        reports.to_str().unwrap(),
+        "--quiet",
+    ]);
+    c
+}
+
 fn sweep(runs: &Path, reports: &Path, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_negstudy"))
-        .args([
-            "sweep",
-            recipe().to_str().unwrap(),
-            "--runs",
-            runs.to_str().unwrap(),
-            "--reports",
-            reports.to_str().unwrap(),
-            "--quiet",
-        ])
-        .args(extra)
-        .output()
-        .unwrap()
+    sweep_command(runs, reports).args(extra).output().unwrap()
 }
 
 fn results(runs: &Path) -> Vec<(String, String)> {
@@ -70,18 +73,7 @@ fn stopped_sweeps_continue_without_redoing_finished_runs() {
     );
 
     // A real Ctrl-C: interrupt while the fourth run or a later one trains.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_negstudy"))
-        .args([
-            "sweep",
-            recipe().to_str().unwrap(),
-            "--runs",
-            runs.to_str().unwrap(),
-            "--reports",
-            reports.to_str().unwrap(),
-            "--quiet",
-        ])
-        .spawn()
-        .unwrap();
+    let mut child = sweep_command(&runs, &reports).spawn().unwrap();
     let t = Instant::now();
     while results(&runs).len() < 4 && t.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(50));

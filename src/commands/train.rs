@@ -130,7 +130,7 @@ impl TrainArgs {
 
 pub fn train(a: TrainArgs) -> Result<PathBuf> {
     let config = a.resolve()?;
-    let dir = trainer::run_dir(&a.runs, &config.name);
+    let dir = a.runs.join(&config.name);
     let started = std::time::Instant::now();
     let state = trainer::train(config, &dir, a.resume, a.quiet, a.stop_after)?;
     eprintln!(
@@ -202,15 +202,14 @@ impl Evaluation {
         let ck = checkpoint_dir(checkpoint)?;
         let cfg = read_config(&ck)?;
         let data_spec = data.map_or_else(|| cfg.data.clone(), str::to_string);
-        let ds = dataset::load(&data_spec)?;
-        let (mean, std) = ds.channel_stats();
+        let (ds, norm) = trainer::data(&data_spec)?;
         let dev = device(&cfg.device)?;
         Ok(Evaluation {
             ck,
             cfg,
             data_spec,
             ds,
-            norm: crate::data::augment::Normalize { mean, std },
+            norm,
             dev,
         })
     }
@@ -227,6 +226,8 @@ impl Evaluation {
 }
 
 pub fn linear_eval(a: EvalArgs) -> Result<serde_json::Value> {
+    let ev = Evaluation::open(&a.checkpoint, a.data.as_deref())?;
+    let enc = ev.encoder("query")?;
     let Evaluation {
         ck,
         cfg,
@@ -234,9 +235,8 @@ pub fn linear_eval(a: EvalArgs) -> Result<serde_json::Value> {
         ds,
         norm,
         dev,
-    } = Evaluation::open(&a.checkpoint, a.data.as_deref())?;
+    } = ev;
     let model = cfg.model(ds.train.channels);
-    let enc = checkpoint::load_encoder(&ck, "query", &model, &dev)?.valid();
     let probe = ProbeConfig {
         epochs: a.probe_epochs,
         ..ProbeConfig::default()

@@ -123,13 +123,11 @@ pub fn results_table(recipe: &Recipe, results: &[RunResult]) -> Table {
             "temperature",
             results.iter().map(|r| r.temperature).collect(),
         );
-    for (i, name) in recipe
+    for name in recipe
         .axis_names
         .iter()
         .filter(|n| n.as_str() != "temperature")
-        .enumerate()
     {
-        let _ = i;
         t = t.text(
             name,
             results

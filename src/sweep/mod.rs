@@ -87,10 +87,7 @@ fn run_one(recipe: &Recipe, spec: &RunSpec, opts: &SweepOptions) -> Result<RunRe
             dump, out,
         ))?;
     }
-    let previous: f64 = std::fs::read_to_string(dir.join(PARTIAL_TIME))
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0.0);
+    let previous = partial_time(&dir);
     let f = |k: &str| eval[k].as_f64().unwrap_or(f64::NAN);
     let c = &spec.config;
     let result = RunResult {
@@ -115,12 +112,17 @@ fn run_one(recipe: &Recipe, spec: &RunSpec, opts: &SweepOptions) -> Result<RunRe
     Ok(result)
 }
 
-/// Records time spent on an unfinished run so a resumed run reports the total.
-fn remember_time(dir: &Path, seconds: f64) {
-    let previous: f64 = std::fs::read_to_string(dir.join(PARTIAL_TIME))
+/// Seconds already spent on an unfinished run in earlier sessions.
+fn partial_time(dir: &Path) -> f64 {
+    std::fs::read_to_string(dir.join(PARTIAL_TIME))
         .ok()
         .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0.0);
+        .unwrap_or(0.0)
+}
+
+/// Records time spent on an unfinished run so a resumed run reports the total.
+fn remember_time(dir: &Path, seconds: f64) {
+    let previous = partial_time(dir);
     let _ = crate::atomic::write_bytes(
         &dir.join(PARTIAL_TIME),
         format!("{}\n", previous + seconds).as_bytes(),

@@ -29,7 +29,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -142,8 +142,8 @@ pub struct LogRow {
 }
 
 /// Loads the dataset and its normalisation for a config.
-pub fn data(config: &TrainConfig) -> Result<(Dataset, Normalize)> {
-    let ds = dataset::load(&config.data)?;
+pub fn data(spec: &str) -> Result<(Dataset, Normalize)> {
+    let ds = dataset::load(spec)?;
     let (mean, std) = ds.channel_stats();
     Ok((ds, Normalize { mean, std }))
 }
@@ -161,7 +161,7 @@ pub fn train(
     stop_after: Option<usize>,
 ) -> Result<State> {
     config.validate()?;
-    let (ds, norm) = data(&config)?;
+    let (ds, norm) = data(&config.data)?;
     let dev = device(&config.device)?;
     dev.seed(config.seed);
     let ad = dev.clone().autodiff();
@@ -366,9 +366,4 @@ fn shuffled_keys(
         Tensor::<1, Int>::from_data(TensorData::new(inverse, [b]), device),
     )
     .detach()
-}
-
-/// `runs/<name>` under `root`.
-pub fn run_dir(root: &Path, name: &str) -> PathBuf {
-    root.join(name)
 }
