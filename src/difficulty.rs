@@ -198,56 +198,62 @@ impl fmt::Display for Band {
 /// selection (O(M) per edge) instead of a full sort.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BandThresholds {
-    /// Key of the negative at rank `floor(lo·M/100)`; `None` = below everything.
-    lower: Option<(f32, usize)>,
-    /// Key of the negative at rank `floor(hi·M/100)`; `None` = above everything.
-    upper: Option<(f32, usize)>,
+    /// [`rank_key`] of the negative at rank `floor(lo·M/100)`; `None` = below everything.
+    lower: Option<u64>,
+    /// [`rank_key`] of the negative at rank `floor(hi·M/100)`; `None` = above everything.
+    upper: Option<u64>,
+}
+
+/// (score, index) packed into one integer whose order is exactly
+/// [`easier`]'s: the score's bits mapped as `f32::total_cmp` orders them
+/// (after −0 → +0) in the high half, the index in the low half. Selecting
+/// on these keys compares integers instead of chasing indices into the
+/// scores, several times faster for a 65 536-negative row.
+#[inline]
+pub fn rank_key(score: f32, index: usize) -> u64 {
+    let bits = canonical(score).to_bits() as i32;
+    // total_cmp's transform: flip the magnitude bits of negatives...
+    let ordered = bits ^ ((((bits >> 31) as u32) >> 1) as i32);
+    // ...then shift the signed order to unsigned.
+    let unsigned = (ordered as u32) ^ 0x8000_0000;
+    (u64::from(unsigned) << 32) | index as u64
 }
 
 impl BandThresholds {
-    /// Thresholds of `band` for one query's `scores`. `scratch` is reused
-    /// between calls to avoid allocation.
-    pub fn find(band: Band, scores: &[f32], scratch: &mut Vec<u32>) -> BandThresholds {
-        let range = band.rank_range(scores.len());
-        let key_at = |rank: usize, scratch: &mut Vec<u32>| -> Option<(f32, usize)> {
-            if rank >= scores.len() {
-                return None;
-            }
-            scratch.clear();
-            scratch.extend(0..scores.len() as u32);
-            let (_, &mut j, _) = scratch.select_nth_unstable_by(rank, |&a, &b| {
-                easier(
-                    scores[a as usize],
-                    a as usize,
-                    scores[b as usize],
-                    b as usize,
-                )
-            });
-            Some((scores[j as usize], j as usize))
-        };
-        let lower = if range.start == 0 {
-            None
-        } else {
-            key_at(range.start, scratch)
-        };
-        BandThresholds {
-            lower,
-            upper: key_at(range.end, scratch),
+    /// Thresholds of `band` for one query's `scores` (at most 2³² of them).
+    /// `scratch` is reused between calls to avoid allocation.
+    pub fn find(band: Band, scores: &[f32], scratch: &mut Vec<u64>) -> BandThresholds {
+        let m = scores.len();
+        let range = band.rank_range(m);
+        let lower_rank = (range.start > 0).then_some(range.start);
+        let upper_rank = (range.end < m).then_some(range.end);
+        if lower_rank.is_none() && upper_rank.is_none() {
+            return BandThresholds {
+                lower: None,
+                upper: None,
+            };
         }
+        scratch.clear();
+        scratch.extend(scores.iter().enumerate().map(|(j, &s)| rank_key(s, j)));
+        let lower = lower_rank.map(|r| *scratch.select_nth_unstable(r).1);
+        let upper = upper_rank.map(|r| match lower_rank {
+            // Everything after the lower edge is already at or above it.
+            Some(lo) if r > lo => *scratch[lo + 1..].select_nth_unstable(r - lo - 1).1,
+            _ => *scratch.select_nth_unstable(r).1,
+        });
+        BandThresholds { lower, upper }
     }
 
     /// Whether negative `j` with score `s` lies in the band.
     #[inline]
     pub fn contains(&self, s: f32, j: usize) -> bool {
-        let above_lower = match self.lower {
-            None => true,
-            Some((ls, lj)) => easier(s, j, ls, lj) != Ordering::Less,
-        };
-        let below_upper = match self.upper {
-            None => true,
-            Some((us, uj)) => easier(s, j, us, uj) == Ordering::Less,
-        };
-        above_lower && below_upper
+        self.contains_key(rank_key(s, j))
+    }
+
+    /// Whether the negative with this [`rank_key`] lies in the band.
+    #[inline]
+    pub fn contains_key(&self, key: u64) -> bool {
+        self.lower.is_none_or(|l| key >= l) && self.upper.is_none_or(|u| key < u)
     }
 }
 
@@ -367,26 +373,6 @@ impl NegativeSet {
             NegativeSet::And(a, b) | NegativeSet::Or(a, b) => {
                 a.collect_bands(out);
                 b.collect_bands(out);
-            }
-        }
-    }
-
-    /// Membership of one negative given its band memberships (indexed like
-    /// [`NegativeSet::bands`]) and whether it shares the query's class.
-    fn eval(&self, bands: &[Band], in_band: &[bool], same_class: bool) -> bool {
-        match self {
-            NegativeSet::All => true,
-            NegativeSet::Band(b) => bands
-                .iter()
-                .position(|x| x == b)
-                .is_some_and(|i| in_band[i]),
-            NegativeSet::SameClass => same_class,
-            NegativeSet::Not(e) => !e.eval(bands, in_band, same_class),
-            NegativeSet::And(a, b) => {
-                a.eval(bands, in_band, same_class) && b.eval(bands, in_band, same_class)
-            }
-            NegativeSet::Or(a, b) => {
-                a.eval(bands, in_band, same_class) || b.eval(bands, in_band, same_class)
             }
         }
     }
@@ -585,7 +571,7 @@ impl Selector {
         scores: &[f32],
         labels: Option<&[i64]>,
         query_label: Option<i64>,
-        scratch: &mut Vec<u32>,
+        scratch: &mut Vec<u64>,
     ) -> Result<Vec<bool>, String> {
         let same = match (self.expr.uses_labels(), labels, query_label) {
             (false, _, _) => None,
@@ -607,20 +593,64 @@ impl Selector {
             .iter()
             .map(|&b| BandThresholds::find(b, scores, scratch))
             .collect();
-        let mut in_band = vec![false; self.bands.len()];
-        Ok(scores
-            .iter()
-            .enumerate()
-            .map(|(j, &s)| {
-                for (flag, t) in in_band.iter_mut().zip(&thresholds) {
-                    *flag = t.contains(s, j);
+        let mut out = vec![false; scores.len()];
+        self.fill(&self.expr, scores, &thresholds, same, &mut out);
+        Ok(out)
+    }
+
+    /// Membership of every negative in `e`, written into `out`: one tight
+    /// loop per node of the expression rather than a tree walk per negative.
+    fn fill(
+        &self,
+        e: &NegativeSet,
+        scores: &[f32],
+        thresholds: &[BandThresholds],
+        same: Option<(&[i64], i64)>,
+        out: &mut [bool],
+    ) {
+        match e {
+            NegativeSet::All => out.fill(true),
+            NegativeSet::SameClass => match same {
+                Some((labels, q)) => {
+                    for (o, &l) in out.iter_mut().zip(labels) {
+                        *o = l == q;
+                    }
                 }
-                let same_class = same.is_some_and(|(l, q)| l[j] == q);
-                self.expr.eval(&self.bands, &in_band, same_class)
-            })
-            .collect())
+                None => out.fill(false),
+            },
+            NegativeSet::Band(b) => {
+                let t = self
+                    .bands
+                    .iter()
+                    .position(|x| x == b)
+                    .map_or(EVERYTHING, |i| thresholds[i]);
+                for (j, (o, &s)) in out.iter_mut().zip(scores).enumerate() {
+                    *o = t.contains_key(rank_key(s, j));
+                }
+            }
+            NegativeSet::Not(a) => {
+                self.fill(a, scores, thresholds, same, out);
+                out.iter_mut().for_each(|o| *o = !*o);
+            }
+            NegativeSet::And(a, b) | NegativeSet::Or(a, b) => {
+                self.fill(a, scores, thresholds, same, out);
+                let mut other = vec![false; out.len()];
+                self.fill(b, scores, thresholds, same, &mut other);
+                let and = matches!(e, NegativeSet::And(..));
+                for (o, x) in out.iter_mut().zip(other) {
+                    *o = if and { *o && x } else { *o || x };
+                }
+            }
+        }
     }
 }
+
+/// Thresholds that hold every negative (never used: every band of an
+/// expression is in its `bands()` list).
+const EVERYTHING: BandThresholds = BandThresholds {
+    lower: None,
+    upper: None,
+};
 
 #[cfg(test)]
 mod tests {

@@ -183,3 +183,37 @@ fn bad_specs_are_explained() {
         );
     }
 }
+
+#[test]
+fn random_spec_gives_the_named_shape_deterministically() {
+    let ds = dataset::load("random:3x32x20:40").unwrap();
+    assert_eq!(
+        (ds.train.channels, ds.train.height, ds.train.width),
+        (3, 32, 20)
+    );
+    assert_eq!((ds.train.len(), ds.test.len()), (40, 10));
+    assert_eq!(ds.train.pixels.len(), 40 * 3 * 32 * 20);
+    assert_eq!(ds.classes.len(), 10);
+    assert_eq!(
+        &ds.train.labels[..12],
+        &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    );
+    // Noise, not a constant: many distinct byte values, and train ≠ test.
+    let distinct: std::collections::HashSet<u8> = ds.train.pixels.iter().copied().collect();
+    assert!(distinct.len() > 200, "{} distinct values", distinct.len());
+    assert_ne!(ds.train.image(0), ds.test.image(0));
+    let again = dataset::load("random:3x32x20:40").unwrap();
+    assert_eq!(again.train.pixels, ds.train.pixels, "seeded");
+    assert_eq!(dataset::load("random:1x8x8").unwrap().train.len(), 4096);
+    for bad in [
+        "random:",
+        "random:3x32",
+        "random:2x8x8",
+        "random:3x0x8",
+        "random:3x8x8:0",
+        "random:3x8x8:many",
+    ] {
+        let e = format!("{:#}", dataset::load(bad).unwrap_err());
+        assert!(e.contains("random:CxHxW"), "{bad}: {e}");
+    }
+}

@@ -1,7 +1,7 @@
 //! Properties of the one definition of difficulty (DESIGN §2), checked
 //! against brute force: sort everything, read ranks, apply the formula.
 
-use negstudy::difficulty::{ranks, Band, BandThresholds, NegativeSet, Selector};
+use negstudy::difficulty::{easier, rank_key, ranks, Band, BandThresholds, NegativeSet, Selector};
 use proptest::prelude::*;
 
 /// Scores drawn from a small grid so that ties are common.
@@ -84,6 +84,19 @@ proptest! {
             }
         }
         prop_assert!(seen.iter().all(|&x| x), "ranks are a permutation");
+    }
+
+    #[test]
+    fn packed_rank_keys_order_like_easier(
+        a in prop_oneof![any::<f32>().prop_filter("not NaN", |v| !v.is_nan()), Just(0.0f32), Just(-0.0f32), Just(f32::MIN_POSITIVE)],
+        b in prop_oneof![any::<f32>().prop_filter("not NaN", |v| !v.is_nan()), Just(0.0f32), Just(-0.0f32), Just(-f32::MIN_POSITIVE)],
+        i in 0usize..70_000,
+        j in 0usize..70_000,
+    ) {
+        // The selection compares packed integers; they must order exactly
+        // like (score, index) does, −0 and +0 being the same score.
+        prop_assert_eq!(rank_key(a, i).cmp(&rank_key(b, j)), easier(a, i, b, j), "{} #{} vs {} #{}", a, i, b, j);
+        prop_assert_eq!(rank_key(-0.0, i), rank_key(0.0, i));
     }
 
     #[test]

@@ -91,8 +91,9 @@ fn stopped_sweeps_continue_without_redoing_finished_runs() {
         assert!(interrupted.contains(r), "finished run {} unchanged", r.0);
     }
 
-    // Rerun: finishes everything, leaves finished runs untouched.
-    let o = sweep(&runs, &reports, &[]);
+    // Rerun two at a time (one thread pool per run): finishes everything,
+    // leaves finished runs untouched.
+    let o = sweep(&runs, &reports, &["--jobs", "2"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let all = results(&runs);
     assert_eq!(all.len(), 8);

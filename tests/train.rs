@@ -139,14 +139,38 @@ fn device_selection_equals_difficulty_rs() {
     for (n, m) in [(7, 200), (3, 1000), (16, 64), (2, 3)] {
         let (s, neg, q) = random_scores(&mut rng, n, m);
         let scores = t2(s.clone(), [n, m], &d);
-        let same = moco::same_class(&labels(q.clone(), &d), &labels(neg.clone(), &d));
+        let (query_labels, negative_labels) = (labels(q.clone(), &d), labels(neg.clone(), &d));
+        let same = Some((&query_labels, &negative_labels));
         for e in exprs {
             let expr = NegativeSet::parse(e).unwrap();
-            let device_sel = bools(select::select(&expr, &scores, Some(&same)).unwrap());
             let host_sel = select::select_host(&expr, &s, m, Some((&neg, &q))).unwrap();
-            assert_eq!(device_sel, host_sel, "{e} on {n}×{m}");
+            let bisection = bools(select::select_bisection(&expr, &scores, same).unwrap());
+            assert_eq!(bisection, host_sel, "bisection: {e} on {n}×{m}");
+            let rows = bools(select::select_rows(&expr, &scores, same).unwrap());
+            assert_eq!(rows, host_sel, "row-wise: {e} on {n}×{m}");
+            let chosen = bools(select::select(&expr, &scores, same).unwrap());
+            assert_eq!(
+                chosen, host_sel,
+                "select (CPU picks row-wise): {e} on {n}×{m}"
+            );
+        }
+        // The value at a rank (telemetry percentiles): both paths, against a sort.
+        for k in [0, m / 2, m - 1] {
+            let by_rows = vec2(select::value_at_rank(&scores, k).unwrap());
+            let by_bisection = vec2(select::value_at_rank_bisection(&scores, k).unwrap());
+            let sorted: Vec<f32> = s
+                .chunks(m)
+                .map(|row| {
+                    let mut r = row.to_vec();
+                    r.sort_by(f32::total_cmp);
+                    r[k]
+                })
+                .collect();
+            assert_eq!(by_rows, sorted, "rank {k} on {n}×{m}");
+            assert_eq!(by_bisection, sorted, "rank {k} on {n}×{m}");
         }
     }
+    assert!(select::on_host(&d), "Flex tensors live in host memory");
 }
 
 #[test]

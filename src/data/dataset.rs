@@ -7,6 +7,7 @@
 //! | `cifar10:DIR` | `data_batch_1..5.bin` | `test_batch.bin` |
 //! | `cifar100:DIR` | `train.bin` (fine labels) | `test.bin` |
 //! | `folder:DIR` | `DIR/train/<class>/*` | `DIR/test/<class>/*` |
+//! | `random:CxHxW[:N]` | N (default 4 096) seeded noise images, 10 classes | N / 4 more |
 //!
 //! `fashion-mnist` reads Debian's `dataset-fashion-mnist` files
 //! (`/usr/share/datasets/fashion-mnist/`) unless a folder is given.
@@ -15,6 +16,10 @@
 //! indices are shuffled with SplitMix64 seeded `0x5EED + class` and the first
 //! 800 go to train, the last 200 to test. Pretraining and the linear probe's
 //! training never see the 2 000 test images.
+//!
+//! `random:` is for speed measurements at a shape no installed dataset has
+//! (e.g. `random:3x32x32`, CIFAR's, to compare with PyTorch's MoCo step on
+//! random tensors); it has nothing to learn.
 
 use super::classes;
 use super::idx;
@@ -278,6 +283,34 @@ fn class_folders(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// `CxHxW[:N]` of a `random:` spec.
+fn parse_random_shape(spec: &str, arg: &str) -> Result<(usize, usize, usize, usize)> {
+    let (shape, n) = arg.split_once(':').unwrap_or((arg, "4096"));
+    let dims: Vec<usize> = shape
+        .split('x')
+        .map(|d| d.parse().ok().filter(|&v| v > 0))
+        .collect::<Option<_>>()
+        .unwrap_or_default();
+    let n = n.parse().ok().filter(|&v: &usize| v > 0);
+    match (dims.as_slice(), n) {
+        (&[c, h, w], Some(n)) if c == 1 || c == 3 => Ok((c, h, w, n)),
+        _ => bail!("dataset spec '{spec}': expected random:CxHxW[:N] with C 1 or 3 and positive sizes, e.g. random:3x32x32"),
+    }
+}
+
+/// `n` noise images, labels cycling over 10 classes; `part` seeds train and test apart.
+fn random_images(c: usize, h: usize, w: usize, n: usize, part: u64) -> ImageSet {
+    let mut rng = Rng::stream(0x7A4D, part);
+    ImageSet {
+        height: h,
+        width: w,
+        channels: c,
+        pixels: (0..n * c * h * w).map(|_| rng.next_u64() as u8).collect(),
+        labels: (0..n as i64).map(|i| i % 10).collect(),
+        source_index: (0..n as i64).collect(),
+    }
+}
+
 /// Loads a dataset from its spec (see the module docs).
 pub fn load(spec: &str) -> Result<Dataset> {
     let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
@@ -327,8 +360,18 @@ pub fn load(spec: &str) -> Result<Dataset> {
                 wnids: None,
             }
         }
+        ("random", shape) => {
+            let (c, h, w, n) = parse_random_shape(spec, shape)?;
+            Dataset {
+                spec: spec.into(),
+                train: random_images(c, h, w, n, 0),
+                test: random_images(c, h, w, (n / 4).max(1), 1),
+                classes: (0..10).map(|i| format!("noise{i}")).collect(),
+                wnids: None,
+            }
+        }
         _ => bail!(
-            "unknown dataset spec '{spec}': expected bundled:fashion-mnist-test, fashion-mnist[:DIR], cifar10:DIR, cifar100:DIR or folder:DIR"
+            "unknown dataset spec '{spec}': expected bundled:fashion-mnist-test, fashion-mnist[:DIR], cifar10:DIR, cifar100:DIR, folder:DIR or random:CxHxW[:N]"
         ),
     };
     if ds.train.is_empty() || ds.test.is_empty() {

@@ -129,6 +129,29 @@ fn remember_time(dir: &Path, seconds: f64) {
     );
 }
 
+/// One thread pool per concurrent run, splitting the CPU threads between
+/// them (`None`: a single run uses the global pool). Two runs on one thread
+/// each train ~1.6x more images per second on 2 cores than one run on two
+/// threads, because a narrow network's per-layer parallel work is too small
+/// to keep both threads busy; sharing one pool between runs would
+/// interleave their tasks instead.
+fn job_pools(jobs: usize) -> Result<Vec<Option<rayon::ThreadPool>>> {
+    if jobs == 1 {
+        return Ok(vec![None]);
+    }
+    let threads = (rayon::current_num_threads() / jobs).max(1);
+    (0..jobs)
+        .map(|j| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(move |i| format!("sweep-job{j}-{i}"))
+                .build()
+                .map(Some)
+                .context("building a sweep job's thread pool")
+        })
+        .collect()
+}
+
 /// Runs the sweep (`jobs` runs at once) and writes `reports/<sweep>/`.
 /// Returns the report folder, or None when `max_runs` stopped it early.
 pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<Option<PathBuf>> {
@@ -149,9 +172,16 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<O
     let finished_here = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; recipe.runs.len()]);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let jobs = opts.jobs.max(1);
+    let pools = job_pools(jobs)?;
     std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.max(1) {
-            scope.spawn(|| loop {
+        for pool in &pools {
+            let next = &next;
+            let finished_here = &finished_here;
+            let results = &results;
+            let first_error = &first_error;
+            let bar = &bar;
+            scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(spec) = recipe.runs.get(i) else {
                     break;
@@ -174,7 +204,11 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<O
                 }
                 bar.set_message(spec.id.clone());
                 let started = std::time::Instant::now();
-                match run_one(recipe, spec, opts) {
+                let outcome = match pool {
+                    Some(pool) => pool.install(|| run_one(recipe, spec, opts)),
+                    None => run_one(recipe, spec, opts),
+                };
+                match outcome {
                     Ok(r) => {
                         if !done_before {
                             finished_here.fetch_add(1, Ordering::SeqCst);
@@ -217,4 +251,21 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<O
         recipe_path,
     )
     .map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::job_pools;
+
+    #[test]
+    fn concurrent_runs_split_the_cpu_threads() {
+        assert!(job_pools(1).unwrap()[0].is_none(), "one run: global pool");
+        let per_job = (rayon::current_num_threads() / 2).max(1);
+        let pools = job_pools(2).unwrap();
+        assert_eq!(pools.len(), 2);
+        for pool in pools {
+            let threads = pool.unwrap().install(rayon::current_num_threads);
+            assert_eq!(threads, per_job);
+        }
+    }
 }

@@ -145,10 +145,8 @@ pub fn used_mask(
         None if extra == 0 => all(size, true),
         None => Tensor::cat(vec![all(size, true), all(extra, false)], 1),
         Some(drop) => {
-            let same = drop
-                .uses_labels()
-                .then(|| same_class(query_labels, &queue.labels.clone().narrow(0, 0, size)));
-            let dropped = select::select(&drop, &main, same.as_ref())?;
+            let queue_labels = queue.labels.clone().narrow(0, 0, size);
+            let dropped = select::select(&drop, &main, Some((query_labels, &queue_labels)))?;
             let kept = dropped.clone().bool_not();
             if extra == 0 {
                 kept
