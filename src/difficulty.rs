@@ -573,6 +573,28 @@ impl Selector {
         query_label: Option<i64>,
         scratch: &mut Vec<u64>,
     ) -> Result<Vec<bool>, String> {
+        let mut out = vec![false; scores.len()];
+        self.select_into(scores, labels, query_label, scratch, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Selector::select`] writing into `out` (one flag per score), for
+    /// callers that fill a larger [queries, negatives] mask row by row.
+    pub fn select_into(
+        &self,
+        scores: &[f32],
+        labels: Option<&[i64]>,
+        query_label: Option<i64>,
+        scratch: &mut Vec<u64>,
+        out: &mut [bool],
+    ) -> Result<(), String> {
+        if out.len() != scores.len() {
+            return Err(format!(
+                "{} flags for {} negatives",
+                out.len(),
+                scores.len()
+            ));
+        }
         let same = match (self.expr.uses_labels(), labels, query_label) {
             (false, _, _) => None,
             (true, Some(l), Some(q)) => {
@@ -593,9 +615,8 @@ impl Selector {
             .iter()
             .map(|&b| BandThresholds::find(b, scores, scratch))
             .collect();
-        let mut out = vec![false; scores.len()];
-        self.fill(&self.expr, scores, &thresholds, same, &mut out);
-        Ok(out)
+        self.fill(&self.expr, scores, &thresholds, same, out);
+        Ok(())
     }
 
     /// Membership of every negative in `e`, written into `out`: one tight

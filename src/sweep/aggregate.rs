@@ -29,9 +29,16 @@ pub struct Group {
     pub welch_top5: Option<TTest>,
 }
 
+/// An accuracy fraction in percent, rounded to 1e-4 % so that 0.8235
+/// prints as 82.35 rather than 82.35000000000001 (accuracies are counts
+/// over test sets far smaller than 10⁶ images, so nothing is lost).
+fn percent(fraction: f64) -> f64 {
+    (fraction * 1e6).round() / 1e4
+}
+
 /// (mean, sample std with ddof = 1) in percent.
 fn mean_std(v: &[f64]) -> (f64, f64) {
-    let pct: Vec<f64> = v.iter().map(|x| 100.0 * x).collect();
+    let pct: Vec<f64> = v.iter().map(|&x| percent(x)).collect();
     (
         mean(&pct),
         if pct.len() > 1 {
@@ -70,7 +77,7 @@ pub fn groups(recipe: &Recipe, results: &[RunResult]) -> Vec<Group> {
                 Some(b) => (pick(b, axes, |r| r.top1), pick(b, axes, |r| r.top5)),
                 None => (Vec::new(), Vec::new()),
             };
-            let pct = |v: &[f64]| v.iter().map(|x| 100.0 * x).collect::<Vec<_>>();
+            let pct = |v: &[f64]| v.iter().map(|&x| percent(x)).collect::<Vec<_>>();
             let test =
                 |a: &[f64], b: &[f64]| (!b.is_empty()).then(|| welch_t_test(&pct(a), &pct(b)));
             Group {
@@ -143,11 +150,11 @@ pub fn results_table(recipe: &Recipe, results: &[RunResult]) -> Table {
         );
     }
     t.int("seed", results.iter().map(|r| r.seed as i64).collect())
-        .float("top1", results.iter().map(|r| 100.0 * r.top1).collect())
-        .float("top5", results.iter().map(|r| 100.0 * r.top5).collect())
+        .float("top1", results.iter().map(|r| percent(r.top1)).collect())
+        .float("top5", results.iter().map(|r| percent(r.top5)).collect())
         .float(
             "knn_top1",
-            results.iter().map(|r| 100.0 * r.knn_top1).collect(),
+            results.iter().map(|r| percent(r.knn_top1)).collect(),
         )
         .int("epochs", results.iter().map(|r| r.epochs as i64).collect())
         .float(

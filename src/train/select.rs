@@ -12,7 +12,7 @@
 //!   sync per 24 iterations to confirm that each row's bracket isolates a
 //!   single value.
 //! - **CPU** (`select_rows`): the scores are already in host memory, so
-//!   each row goes through `difficulty::Selector` (two `select_nth` per band
+//!   each row goes through `difficulty::Selector` (one `select_nth` per band
 //!   edge, O(M)), rows in parallel — about 30 passes over the scores fewer
 //!   than bisection.
 //!
@@ -197,11 +197,9 @@ pub fn select_rows(
                     Some((q, neg)) => (Some(neg.as_slice()), Some(q[r])),
                     None => (None, None),
                 };
-                let row = selector
-                    .select(&s[r * m..(r + 1) * m], neg, query, scratch)
-                    .map_err(anyhow::Error::msg)?;
-                dst.copy_from_slice(&row);
-                Ok(())
+                selector
+                    .select_into(&s[r * m..(r + 1) * m], neg, query, scratch, dst)
+                    .map_err(anyhow::Error::msg)
             })
     })?;
     Ok(Tensor::from_data(
@@ -255,28 +253,4 @@ pub fn value_at_rank(scores: &Tensor<2>, k: usize) -> Result<Tensor<2>> {
 /// [`value_at_rank`] by bisection on the device.
 pub fn value_at_rank_bisection(scores: &Tensor<2>, k: usize) -> Result<Tensor<2>> {
     Ok(rank_key(scores, k.min(scores.dims()[1] - 1))?.value)
-}
-
-/// The same selection on the host through `difficulty::Selector`, row by
-/// row — the reference the device path is tested against.
-pub fn select_host(
-    expr: &NegativeSet,
-    scores: &[f32],
-    m: usize,
-    labels: Option<(&[i64], &[i64])>,
-) -> Result<Vec<bool>> {
-    let sel = Selector::new(expr.clone());
-    let mut out = Vec::with_capacity(scores.len());
-    let mut scratch = Vec::new();
-    for (r, row) in scores.chunks(m).enumerate() {
-        let (l, q) = match labels {
-            Some((neg, query)) => (Some(neg), Some(query[r])),
-            None => (None, None),
-        };
-        out.extend(
-            sel.select(row, l, q, &mut scratch)
-                .map_err(anyhow::Error::msg)?,
-        );
-    }
-    Ok(out)
 }
