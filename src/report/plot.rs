@@ -529,6 +529,8 @@ pub fn sweep_temperature(path: &Path, groups: &[crate::sweep::aggregate::Group])
         .configure_mesh()
         .x_desc("temperature T")
         .y_desc("Δ top-1 (percentage points)")
+        // A tick at −0.000… would print as "-0.0".
+        .y_label_formatter(&|v| format!("{:.1}", if v.abs() < 1e-9 { 0.0 } else { *v }))
         .label_style((SANS, 14))
         .draw()
         .map_err(err)?;
