@@ -3,22 +3,12 @@
 //! kernel (FMA or not) can move a near-tied pair across a bin edge.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
+use common::negstudy;
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
-
-fn run(args: &[&str]) {
-    let o = Command::new(env!("CARGO_BIN_EXE_negstudy"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "negstudy {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
 }
 
 fn assert_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
@@ -89,7 +79,7 @@ fn committed_bundles_are_reproducible() {
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("synthetic.safetensors");
     let out = dir.path().join("synthetic");
-    run(&[
+    negstudy(&[
         "dump",
         "synthetic",
         "--out",
@@ -101,7 +91,7 @@ fn committed_bundles_are_reproducible() {
         "--seed",
         "0",
     ]);
-    run(&[
+    negstudy(&[
         "analyze",
         "all",
         "--embeddings",
@@ -113,7 +103,7 @@ fn committed_bundles_are_reproducible() {
 
     let demo = dir.path().join("demo-pixels");
     let runs = dir.path().join("runs");
-    run(&[
+    negstudy(&[
         "demo",
         "--pixels",
         "--out",
@@ -140,7 +130,7 @@ fn trained_demo_writes_the_whole_study() {
         "--runs",
         runs.to_str().unwrap(),
     ];
-    run(&demo);
+    negstudy(&demo);
     let index = std::fs::read_to_string(out.join("index.md")).unwrap();
     assert!(index.starts_with("# negstudy demo: MoCo v2"), "{index}");
     for needle in [
@@ -170,7 +160,7 @@ fn trained_demo_writes_the_whole_study() {
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert!(eval["baselines"]["raw_pixels"]["top1"].as_f64().is_some());
     // A second run reuses the finished training run instead of retraining.
-    run(&demo);
+    negstudy(&demo);
     let log = std::fs::read_to_string(runs.join("demo/train_log.csv")).unwrap();
     assert_eq!(
         log.lines().count(),

@@ -11,6 +11,9 @@ use negstudy::train::select;
 use std::path::Path;
 use std::process::Command;
 
+mod common;
+use common::negstudy;
+
 fn t2(v: Vec<f32>, shape: [usize; 2], d: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(v, shape), d)
 }
@@ -225,19 +228,6 @@ fn refill_keeps_exactly_k_negatives_per_query() {
             }
         }
     }
-}
-
-fn negstudy(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_negstudy"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "negstudy {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
 }
 
 /// The (epoch, step, loss) columns of a train log.
