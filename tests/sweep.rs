@@ -59,6 +59,41 @@ fn recipe_expands_conditions_axes_and_seeds() {
 }
 
 #[test]
+fn subsets_keep_the_full_recipes_run_ids() {
+    let full = Recipe::load(&recipe(), "quick").unwrap();
+    let mut r = Recipe::load(&recipe(), "quick").unwrap();
+    // `0.20` is the recipe's 0.2 written differently: values compare as numbers.
+    r.restrict(
+        &["only hardest 25%".into()],
+        &[1],
+        &["temperature=0.20".into()],
+    )
+    .unwrap();
+    let ids: Vec<&str> = r.runs.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(ids, ["baseline-t0.2-s1", "only-hardest-25-t0.2-s1"]);
+    // The report's manifest and index.md name the filters.
+    assert_eq!(
+        r.subset,
+        [
+            "--only 'only hardest 25%'",
+            "--seeds 1",
+            "--axis temperature=0.20"
+        ]
+    );
+    for run in &r.runs {
+        let same = full.runs.iter().find(|f| f.id == run.id).unwrap();
+        assert_eq!(same.config, run.config);
+    }
+    let bad = |axis: &str| {
+        let mut r = Recipe::load(&recipe(), "quick").unwrap();
+        format!("{:#}", r.restrict(&[], &[], &[axis.into()]).unwrap_err())
+    };
+    assert!(bad("temperature=0.3").contains("no value '0.3' (values: 0.1, 0.2)"));
+    assert!(bad("lr=0.1").contains("no axis 'lr' (axes: temperature)"));
+    assert!(bad("temperature").contains("expected NAME=VALUE"));
+}
+
+#[test]
 fn stopped_sweeps_continue_without_redoing_finished_runs() {
     let dir = tempfile::tempdir().unwrap();
     let (runs, reports) = (dir.path().join("runs"), dir.path().join("reports"));
@@ -143,4 +178,29 @@ fn stopped_sweeps_continue_without_redoing_finished_runs() {
         index.contains("| only hardest 25% | temperature=0.2 |"),
         "{index}"
     );
+    assert!(!index.contains("A subset"), "{index}");
+
+    // A subset of finished runs is reported without training, and its
+    // report names the filters.
+    let o = sweep(
+        &runs,
+        &reports,
+        &["--axis", "temperature=0.2", "--report-name", "tiny-t0.2"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(results(&runs), all, "nothing retrained");
+    let sub = reports.join("tiny-t0.2");
+    let csv = std::fs::read_to_string(sub.join("results.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1 + 4,
+        "2 conditions × 2 seeds at T = 0.2"
+    );
+    let index = std::fs::read_to_string(sub.join("index.md")).unwrap();
+    assert!(
+        index.contains("A subset of the recipe: `--axis temperature=0.2`"),
+        "{index}"
+    );
+    let manifest = std::fs::read_to_string(sub.join("manifest.json")).unwrap();
+    assert!(manifest.contains("--axis temperature=0.2"), "{manifest}");
 }

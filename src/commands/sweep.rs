@@ -13,7 +13,7 @@ pub struct SweepArgs {
     /// quick (CPU, minutes per run) or full (GPU).
     #[arg(long, default_value = "quick")]
     pub scale: String,
-    /// Runs trained at once (each uses the shared CPU threads; mind memory).
+    /// Runs trained at once, each with its own 1/N share of the CPU threads (mind memory).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
     #[arg(long, default_value = "runs")]
@@ -31,6 +31,9 @@ pub struct SweepArgs {
     /// Only these seeds (comma-separated), e.g. for a preliminary one-seed pass.
     #[arg(long, value_delimiter = ',')]
     pub seeds: Vec<u64>,
+    /// Only these values of an axis, e.g. `--axis temperature=0.07` (repeatable).
+    #[arg(long = "axis", value_name = "NAME=V[,V...]")]
+    pub axis: Vec<String>,
     /// Report folder name (default: the recipe's sweep name; set it when filtering).
     #[arg(long)]
     pub report_name: Option<String>,
@@ -41,7 +44,7 @@ pub struct SweepArgs {
 
 pub fn run(a: SweepArgs) -> Result<()> {
     let mut recipe = Recipe::load(&a.recipe, &a.scale)?;
-    recipe.restrict(&a.only, &a.seeds)?;
+    recipe.restrict(&a.only, &a.seeds, &a.axis)?;
     if let Some(n) = &a.report_name {
         recipe.report_name = n.clone();
     }

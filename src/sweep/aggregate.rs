@@ -231,6 +231,13 @@ pub fn write_report(
     if !recipe.description.is_empty() {
         writeln!(idx, "{}\n", recipe.description)?;
     }
+    if !recipe.subset.is_empty() {
+        writeln!(
+            idx,
+            "A subset of the recipe: `{}`.\n",
+            recipe.subset.join(" ")
+        )?;
+    }
     writeln!(idx, "{} runs: {} conditions × {} seeds{}. Accuracies in % on the held-out test part (linear probe top-1/top-5, weighted kNN top-1); mean ± sample std (ddof 1) over seeds; Welch's t-test of each condition against `{}` at the same axis values.\n",
         results.len(), recipe.conditions.len(), results.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len(),
         if recipe.axis_names.is_empty() { String::new() } else { format!(" × axes ({})", recipe.axis_names.join(", ")) },
@@ -264,7 +271,12 @@ pub fn write_report(
     b.text("index.md", &idx)?;
     let manifest = json!({
         "negstudy_version": crate::VERSION,
-        "command": format!("sweep {} --scale {}", recipe_path.display(), recipe.scale),
+        "command": format!(
+            "sweep {} --scale {}{}",
+            recipe_path.display(),
+            recipe.scale,
+            recipe.subset.iter().map(|f| format!(" {f}")).collect::<String>()
+        ),
         "recipe": {"path": recipe_path.display().to_string(), "sha256": sha256_file(recipe_path)?},
         "runs": recipe.runs.iter().map(|r| json!({"id": r.id, "config": r.config})).collect::<Vec<_>>(),
     });

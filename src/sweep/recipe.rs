@@ -88,6 +88,9 @@ pub struct Recipe {
     pub axis_names: Vec<String>,
     pub conditions: Vec<String>,
     pub runs: Vec<RunSpec>,
+    /// The command-line filters that made this a subset of the recipe
+    /// (`--only '…'`, `--seeds …`, `--axis …`), for the report to say so.
+    pub subset: Vec<String>,
 }
 
 /// Merges `over` into `base` (keys of `over` win).
@@ -109,6 +112,14 @@ fn slug(s: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
+/// Axis values compare as numbers when both parse (`0.070` = `0.07`), else as text.
+fn same_axis_value(a: &str, b: &str) -> bool {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 fn value_text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
@@ -117,8 +128,14 @@ fn value_text(v: &toml::Value) -> String {
 }
 
 impl Recipe {
-    /// Keeps only the listed conditions (plus the baseline) and seeds; empty lists keep all.
-    pub fn restrict(&mut self, only: &[String], seeds: &[u64]) -> Result<()> {
+    /// Keeps only the listed conditions (plus the baseline), seeds and axis
+    /// values (`name=v1,v2`, e.g. `temperature=0.07`); empty lists keep all.
+    /// Run ids do not change, so a subset's runs are the full recipe's runs.
+    pub fn restrict(&mut self, only: &[String], seeds: &[u64], axes: &[String]) -> Result<()> {
+        let axis_filters = axes
+            .iter()
+            .map(|a| self.parse_axis_filter(a))
+            .collect::<Result<Vec<_>>>()?;
         for o in only {
             if !self.conditions.contains(o) {
                 bail!(
@@ -130,8 +147,15 @@ impl Recipe {
         let keep = |c: &str| {
             only.is_empty() || only.iter().any(|o| o == c) || self.baseline.as_deref() == Some(c)
         };
-        self.runs
-            .retain(|r| keep(&r.condition) && (seeds.is_empty() || seeds.contains(&r.seed)));
+        self.runs.retain(|r| {
+            keep(&r.condition)
+                && (seeds.is_empty() || seeds.contains(&r.seed))
+                && axis_filters.iter().all(|(name, values)| {
+                    r.axes
+                        .iter()
+                        .any(|(n, v)| n == name && values.iter().any(|w| same_axis_value(v, w)))
+                })
+        });
         let conditions: Vec<String> = self
             .conditions
             .iter()
@@ -142,7 +166,63 @@ impl Recipe {
         if self.runs.is_empty() {
             bail!("the filters leave no runs");
         }
+        let quoted = |v: String| {
+            if v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._,=-".contains(c))
+            {
+                v
+            } else {
+                format!("'{v}'")
+            }
+        };
+        if !only.is_empty() {
+            self.subset
+                .push(format!("--only {}", quoted(only.join(","))));
+        }
+        if !seeds.is_empty() {
+            let seeds: Vec<String> = seeds.iter().map(|s| s.to_string()).collect();
+            self.subset.push(format!("--seeds {}", seeds.join(",")));
+        }
+        for a in axes {
+            self.subset.push(format!("--axis {}", quoted(a.clone())));
+        }
         Ok(())
+    }
+
+    /// Parses `--axis name=v1,v2` against the recipe's axes and their values.
+    fn parse_axis_filter(&self, text: &str) -> Result<(String, Vec<String>)> {
+        let Some((name, values)) = text.split_once('=') else {
+            bail!("--axis '{text}': expected NAME=VALUE[,VALUE...], e.g. temperature=0.07");
+        };
+        let name = name.trim().to_string();
+        if !self.axis_names.contains(&name) {
+            bail!(
+                "--axis: the recipe has no axis '{name}' (axes: {})",
+                if self.axis_names.is_empty() {
+                    "none".to_string()
+                } else {
+                    self.axis_names.join(", ")
+                }
+            );
+        }
+        let mut known: Vec<&str> = Vec::new();
+        for r in &self.runs {
+            for (_, v) in r.axes.iter().filter(|(n, _)| *n == name) {
+                if !known.contains(&v.as_str()) {
+                    known.push(v);
+                }
+            }
+        }
+        let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).collect();
+        for v in &values {
+            if !known.iter().any(|k| same_axis_value(k, v)) {
+                bail!(
+                    "--axis: '{name}' has no value '{v}' (values: {})",
+                    known.join(", ")
+                );
+            }
+        }
+        Ok((name, values))
     }
 
     pub fn load(path: &Path, scale: &str) -> Result<Recipe> {
@@ -248,6 +328,7 @@ impl Recipe {
             axis_names,
             conditions,
             runs,
+            subset: Vec::new(),
         })
     }
 }
