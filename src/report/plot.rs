@@ -46,6 +46,42 @@ fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>
     Ok(root)
 }
 
+/// Error bars `(at, lo, hi)` as a whisker with end caps and no centre
+/// marker (plotters' `ErrorBar` draws a circle at the mean that hides the
+/// bar's end); vertical bars stand at x = `at`, horizontal ones at y = `at`.
+fn error_bars<DB: DrawingBackend>(
+    chart: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    bars: impl Iterator<Item = (f64, f64, f64)>,
+    vertical: bool,
+) -> Result<()> {
+    let style = BLACK.stroke_width(2);
+    let point = |at: f64, v: f64| if vertical { (at, v) } else { (v, at) };
+    let cap = if vertical {
+        vec![(-8, 0), (8, 0)]
+    } else {
+        vec![(0, -8), (0, 8)]
+    };
+    for (at, lo, hi) in bars {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![point(at, lo), point(at, hi)],
+                style,
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(
+                [lo, hi]
+                    .map(|v| EmptyElement::at(point(at, v)) + PathElement::new(cap.clone(), style)),
+            )
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// "p = 0.012", "p = 3.1e-17" or "p < 1e-300" (below the smallest double).
 pub fn p_clause(p: f64) -> String {
     if p == 0.0 {
@@ -98,6 +134,9 @@ pub fn hard_vs_easy(
         .max(hve.easy_mean + hve.easy_sem)
         .max(1e-9)
         * 1.15;
+    // Plain f64 coordinates (bar i centred on x = i): a segmented axis
+    // leaves an empty third slot and hands the style function keys that do
+    // not match `CenterOf`, which painted both bars blue.
     let mut bars = ChartBuilder::on(&left)
         .caption(
             format!("{title}: {} (t-test)", p_clause(hve.student.p)),
@@ -106,51 +145,42 @@ pub fn hard_vs_easy(
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d((0u32..2u32).into_segmented(), 0f64..top)
+        .build_cartesian_2d(-0.5f64..1.5f64, 0f64..top)
         .map_err(err)?;
     let labels = [hard_label.to_string(), "easy (the rest)".to_string()];
     bars.configure_mesh()
         .disable_x_mesh()
         .y_desc(ylabel)
-        .x_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) if (*i as usize) < 2 => labels[*i as usize].clone(),
-            _ => String::new(),
+        .x_labels(2)
+        .x_label_formatter(&|v| {
+            let i = v.round();
+            match (v - i).abs() < 1e-6 && (0.0..2.0).contains(&i) {
+                true => labels[i as usize].clone(),
+                false => String::new(),
+            }
         })
         .label_style((SANS, 14))
         .draw()
         .map_err(err)?;
     let data = [
-        (0u32, hve.hard_mean, hve.hard_sem, ORANGE),
-        (1u32, hve.easy_mean, hve.easy_sem, BLUE_),
+        (0.0, hve.hard_mean, hve.hard_sem, ORANGE),
+        (1.0, hve.easy_mean, hve.easy_sem, BLUE_),
     ];
-    bars.draw_series(
-        Histogram::vertical(&bars)
-            .margin(40)
-            .style_func(|x, _| {
-                if matches!(x, SegmentValue::CenterOf(0)) {
-                    ORANGE.filled()
-                } else {
-                    BLUE_.filled()
-                }
-            })
-            .data(data.iter().map(|d| (d.0, d.1))),
-    )
-    .map_err(err)?;
-    bars.draw_series(data.iter().map(|&(x, mean, sem, _)| {
-        ErrorBar::new_vertical(
-            SegmentValue::CenterOf(x),
-            mean - sem,
-            mean,
-            mean + sem,
-            BLACK.stroke_width(2),
-            16,
-        )
+    bars.draw_series(data.iter().map(|&(x, mean, _, color)| {
+        Rectangle::new([(x - 0.3, 0.0), (x + 0.3, mean)], color.filled())
     }))
     .map_err(err)?;
+    error_bars(
+        &mut bars,
+        data.iter()
+            .map(|&(x, mean, sem, _)| (x, mean - sem, mean + sem)),
+        true,
+    )?;
     let (y0, y1) = range_of(rows.iter().map(|r| r.value));
     let mut curve = ChartBuilder::on(&right)
         .caption(format!("{title} by difficulty"), (SANS, 18))
         .margin(12)
+        .margin_right(30)
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(0f64..100f64, y0..y1)
@@ -170,9 +200,12 @@ pub fn hard_vs_easy(
     curve
         .draw_series(LineSeries::new(pts.clone(), BLUE_.stroke_width(2)))
         .map_err(err)?;
-    curve
-        .draw_series(pts.iter().map(|&p| Circle::new(p, 3, BLUE_.filled())))
-        .map_err(err)?;
+    // Markers only where they stay readable (not on 1000 fine bins).
+    if pts.len() <= 100 {
+        curve
+            .draw_series(pts.iter().map(|&p| Circle::new(p, 3, BLUE_.filled())))
+            .map_err(err)?;
+    }
     root.present().map_err(err)?;
     Ok(())
 }
@@ -216,6 +249,7 @@ pub fn anticorrelated(path: &Path, a: &Anticorrelated) -> Result<()> {
         let mut c = ChartBuilder::on(area)
             .caption(caption, (SANS, 16))
             .margin(12)
+            .margin_right(30)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(0f64..100f64, y0..y1)
@@ -474,24 +508,15 @@ pub fn sweep_bars(
             )
         }))
         .map_err(err)?;
-    chart
-        .draw_series(
-            groups
-                .iter()
-                .enumerate()
-                .filter(|(_, g)| g.top1.1.is_finite())
-                .map(|(i, g)| {
-                    ErrorBar::new_horizontal(
-                        i as f64,
-                        g.top1.0 - g.top1.1,
-                        g.top1.0,
-                        g.top1.0 + g.top1.1,
-                        BLACK.stroke_width(2),
-                        10,
-                    )
-                }),
-        )
-        .map_err(err)?;
+    error_bars(
+        &mut chart,
+        groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.top1.1.is_finite())
+            .map(|(i, g)| (i as f64, g.top1.0 - g.top1.1, g.top1.0 + g.top1.1)),
+        false,
+    )?;
     root.present().map_err(err)?;
     Ok(())
 }
@@ -618,6 +643,7 @@ pub fn training_curves(path: &Path, log_csv: &str) -> Result<()> {
         let mut c = ChartBuilder::on(area)
             .caption(caption, (SANS, 16))
             .margin(12)
+            .margin_right(30)
             .x_label_area_size(40)
             .y_label_area_size(56)
             .build_cartesian_2d(x0..x1, y0..y1)
