@@ -201,6 +201,10 @@ fn stopped_sweeps_continue_without_redoing_finished_runs() {
         index.contains("A subset of the recipe: `--axis temperature=0.2`"),
         "{index}"
     );
+    assert!(
+        !sub.join("temperature.png").exists(),
+        "no change-vs-temperature plot for a single temperature"
+    );
     let manifest = std::fs::read_to_string(sub.join("manifest.json")).unwrap();
     assert!(manifest.contains("--axis temperature=0.2"), "{manifest}");
 }

@@ -463,7 +463,14 @@ pub fn sweep_bars(
     let labels: Vec<String> = groups
         .iter()
         .map(|g| {
-            let axes: Vec<String> = g.axes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let axes: Vec<String> = g
+                .axes
+                .iter()
+                .map(|(k, v)| match k.as_str() {
+                    "temperature" => format!("T={v}"),
+                    _ => format!("{k}={v}"),
+                })
+                .collect();
             short(format!("{} {}", g.condition, axes.join(" ")).trim(), 48)
         })
         .collect();

@@ -222,7 +222,12 @@ pub fn write_report(
     b.csv(&results_table(recipe, results))?;
     b.csv(&summary)?;
     plot::sweep_bars(&b.path("accuracy.png"), &recipe.name, &gs)?;
-    let has_temperature = recipe.axis_names.iter().any(|a| a == "temperature");
+    // A change-vs-temperature plot needs at least two temperatures (a
+    // subset such as `--axis temperature=0.07` has one).
+    let temperatures: std::collections::BTreeSet<u64> =
+        results.iter().map(|r| r.temperature.to_bits()).collect();
+    let has_temperature =
+        recipe.axis_names.iter().any(|a| a == "temperature") && temperatures.len() > 1;
     if has_temperature && recipe.baseline.is_some() {
         plot::sweep_temperature(&b.path("temperature.png"), &gs)?;
     }
