@@ -154,9 +154,10 @@ pub fn hard_vs_easy(
         .x_labels(2)
         .x_label_formatter(&|v| {
             let i = v.round();
-            match (v - i).abs() < 1e-6 && (0.0..2.0).contains(&i) {
-                true => labels[i as usize].clone(),
-                false => String::new(),
+            if (v - i).abs() < 1e-6 && (0.0..2.0).contains(&i) {
+                labels[i as usize].clone()
+            } else {
+                String::new()
             }
         })
         .label_style((SANS, 14))
