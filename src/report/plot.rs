@@ -46,9 +46,10 @@ fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>
     Ok(root)
 }
 
-/// Error bars `(at, lo, hi)` as a whisker with end caps and no centre
-/// marker (plotters' `ErrorBar` draws a circle at the mean that hides the
-/// bar's end); vertical bars stand at x = `at`, horizontal ones at y = `at`.
+/// Error bars `(at, lo, hi)` as a whisker with end caps (`cap_px` pixels
+/// either side) and no centre marker (plotters' `ErrorBar` draws a circle
+/// at the mean that hides the bar's end); vertical bars stand at x = `at`,
+/// horizontal ones at y = `at`.
 fn error_bars<DB: DrawingBackend>(
     chart: &mut ChartContext<
         '_,
@@ -57,13 +58,14 @@ fn error_bars<DB: DrawingBackend>(
     >,
     bars: impl Iterator<Item = (f64, f64, f64)>,
     vertical: bool,
+    style: ShapeStyle,
+    cap_px: i32,
 ) -> Result<()> {
-    let style = BLACK.stroke_width(2);
     let point = |at: f64, v: f64| if vertical { (at, v) } else { (v, at) };
     let cap = if vertical {
-        vec![(-8, 0), (8, 0)]
+        vec![(-cap_px, 0), (cap_px, 0)]
     } else {
-        vec![(0, -8), (0, 8)]
+        vec![(0, -cap_px), (0, cap_px)]
     };
     for (at, lo, hi) in bars {
         chart
@@ -176,6 +178,8 @@ pub fn hard_vs_easy(
         data.iter()
             .map(|&(x, mean, sem, _)| (x, mean - sem, mean + sem)),
         true,
+        BLACK.stroke_width(2),
+        8,
     )?;
     let (y0, y1) = range_of(rows.iter().map(|r| r.value));
     let mut curve = ChartBuilder::on(&right)
@@ -524,6 +528,8 @@ pub fn sweep_bars(
             .filter(|(_, g)| g.top1.1.is_finite())
             .map(|(i, g)| (i as f64, g.top1.0 - g.top1.1, g.top1.0 + g.top1.1)),
         false,
+        BLACK.stroke_width(2),
+        8,
     )?;
     root.present().map_err(err)?;
     Ok(())
@@ -548,6 +554,9 @@ pub fn sweep_temperature(path: &Path, groups: &[crate::sweep::aggregate::Group])
         pts.iter()
             .flat_map(|p| [p.1 - p.2.max(0.0), p.1 + p.2.max(0.0), 0.0]),
     );
+    // Headroom above the data for the legend, which would otherwise cover
+    // the lowest temperature's points.
+    let y1 = y1 + (y1 - y0) * 0.35;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "Change in top-1 against the baseline, by temperature",
@@ -579,12 +588,18 @@ pub fn sweep_temperature(path: &Path, groups: &[crate::sweep::aggregate::Group])
         .map(|g| g.condition.as_str())
         .collect();
     conditions.dedup();
+    // Conditions share their temperatures, so each is shifted sideways a
+    // little (a "dodge") to keep the error bars from lying on top of each
+    // other; the axis still reads the temperature at the group's centre.
+    let dodge = (x1 - x0) * 0.012;
+    let centre = (conditions.len() as f64 - 1.0) / 2.0;
     for (ci, cond) in conditions.iter().enumerate() {
         let color = PALETTE[ci % PALETTE.len()];
+        let shift = (ci as f64 - centre) * dodge;
         let mut line: Vec<(f64, f64, f64)> = groups
             .iter()
             .filter(|g| g.condition == *cond)
-            .filter_map(|g| Some((temp(g)?, g.delta_top1, g.top1.1)))
+            .filter_map(|g| Some((temp(g)? + shift, g.delta_top1, g.top1.1)))
             .collect();
         line.sort_by(|a, b| a.0.total_cmp(&b.0));
         chart
@@ -597,10 +612,20 @@ pub fn sweep_temperature(path: &Path, groups: &[crate::sweep::aggregate::Group])
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
+        error_bars(
+            &mut chart,
+            line.iter()
+                .filter(|p| p.2.is_finite())
+                .map(|p| (p.0, p.1 - p.2, p.1 + p.2)),
+            true,
+            color.stroke_width(1),
+            4,
+        )?;
         chart
-            .draw_series(line.iter().filter(|p| p.2.is_finite()).map(|p| {
-                ErrorBar::new_vertical(p.0, p.1 - p.2, p.1, p.1 + p.2, color.stroke_width(1), 8)
-            }))
+            .draw_series(
+                line.iter()
+                    .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
+            )
             .map_err(err)?;
     }
     chart
