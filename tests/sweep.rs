@@ -1,7 +1,9 @@
 //! Sweeps: expansion of a recipe, stop-and-continue without redoing
 //! finished runs (also after a real SIGINT), and the aggregated report.
 
+use negstudy::sweep::aggregate::{band_panels, Group};
 use negstudy::sweep::recipe::Recipe;
+use negstudy::sweep::RunResult;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -207,4 +209,103 @@ fn stopped_sweeps_continue_without_redoing_finished_runs() {
     );
     let manifest = std::fs::read_to_string(sub.join("manifest.json")).unwrap();
     assert!(manifest.contains("--axis temperature=0.2"), "{manifest}");
+
+    // Figure 2's band panels need a single axis point: the subset at one
+    // temperature has them (its keep = band(75,100) condition), the full
+    // report (two temperatures) does not.
+    assert!(sub.join("bands.png").exists());
+    assert!(index.contains("(bands.png)"), "{index}");
+    assert!(!out.join("bands.png").exists());
+}
+
+/// A run result for `band_panels`: only the condition and filter matter.
+fn result(condition: &str, keep: Option<&str>, drop: Option<&str>) -> RunResult {
+    RunResult {
+        id: condition.replace(' ', "-"),
+        condition: condition.into(),
+        axes: Vec::new(),
+        seed: 0,
+        keep: keep.map(Into::into),
+        drop: drop.map(Into::into),
+        refill: 0,
+        temperature: 0.2,
+        epochs: 1,
+        top1: 0.8,
+        top5: 0.9,
+        knn_top1: 0.7,
+        wall_seconds: 1.0,
+    }
+}
+
+fn group(condition: &str, axes: &[(&str, &str)], top1: f64) -> Group {
+    Group {
+        condition: condition.into(),
+        axes: axes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        runs: 3,
+        top1: (top1, 0.5),
+        top5: (99.0, 0.1),
+        knn: (70.0, 1.0),
+        delta_top1: 0.0,
+        delta_top5: 0.0,
+        welch_top1: None,
+        welch_top5: None,
+    }
+}
+
+#[test]
+fn band_panels_sort_conditions_into_figure_2s_panels() {
+    let results = [
+        result("baseline", None, None),
+        result("only 95-100", Some("band(95,100)"), None),
+        result("all except 90-95", None, Some("band(90,95)")),
+        result("only 0-95", Some("band(0,95)"), None),
+        // A band crossed with a class filter is not a band condition.
+        result(
+            "hardest same class",
+            None,
+            Some("band(99.9,100) & same_class"),
+        ),
+    ];
+    let groups: Vec<Group> = [
+        ("baseline", 82.0),
+        ("only 95-100", 81.5),
+        ("all except 90-95", 82.5),
+        ("only 0-95", 80.0),
+        ("hardest same class", 83.0),
+    ]
+    .iter()
+    .map(|&(c, t)| group(c, &[], t))
+    .collect();
+    let p = band_panels(Some("baseline"), &groups, &results).unwrap();
+    assert_eq!(p.baseline, (82.0, 0.5));
+    let only: Vec<(f64, f64, f64)> = p
+        .only
+        .iter()
+        .map(|b| (b.band.lo(), b.band.hi(), b.top1.0))
+        .collect();
+    assert_eq!(
+        only,
+        [(95.0, 100.0, 81.5), (0.0, 95.0, 80.0)],
+        "recipe order"
+    );
+    assert_eq!(p.all_except.len(), 1);
+    assert_eq!(
+        (p.all_except[0].band.lo(), p.all_except[0].band.hi()),
+        (90.0, 95.0)
+    );
+
+    // No baseline, or two temperatures mixed in one panel: no figure.
+    assert!(band_panels(None, &groups, &results).is_none());
+    let mixed = [
+        group("baseline", &[("temperature", "0.1")], 82.0),
+        group("only 95-100", &[("temperature", "0.1")], 81.0),
+        group("baseline", &[("temperature", "0.2")], 82.0),
+        group("only 95-100", &[("temperature", "0.2")], 81.0),
+    ];
+    assert!(band_panels(Some("baseline"), &mixed, &results).is_none());
+    // No band condition at all.
+    assert!(band_panels(Some("baseline"), &groups[..1], &results[..1]).is_none());
 }

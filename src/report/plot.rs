@@ -46,6 +46,23 @@ fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>
     Ok(root)
 }
 
+/// The legend every figure uses: series labels in a white box with a
+/// black border, at `position`, in `size`-pixel text.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((SANS, size))
+        .draw()
+        .map_err(err)
+}
+
 /// Error bars `(at, lo, hi)` as a whisker with end caps (`cap_px` pixels
 /// either side) and no centre marker (plotters' `ErrorBar` draws a circle
 /// at the mean that hides the bar's end); vertical bars stand at x = `at`,
@@ -358,13 +375,7 @@ pub fn consistency(path: &Path, c: &Consistency, hard_percent: f64) -> Result<()
         .map_err(err)?
         .label("shuffled baseline")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((SANS, 14))
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::MiddleRight, 14)?;
     root.present().map_err(err)?;
     Ok(())
 }
@@ -494,14 +505,7 @@ pub fn sweep_bars(
         .disable_y_mesh()
         .x_desc("top-1 accuracy (%)")
         .y_labels(n)
-        .y_label_formatter(&|v| {
-            let r = v.round();
-            if (v - r).abs() < 1e-6 && r >= 0.0 {
-                labels.get(r as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
+        .y_label_formatter(&|v| label_at(&labels, *v))
         .label_style((SANS, 13))
         .draw()
         .map_err(err)?;
@@ -522,15 +526,142 @@ pub fn sweep_bars(
         .map_err(err)?;
     error_bars(
         &mut chart,
-        groups
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.top1.1.is_finite())
-            .map(|(i, g)| (i as f64, g.top1.0 - g.top1.1, g.top1.0 + g.top1.1)),
+        std_whiskers(groups.iter().map(|g| g.top1)),
         false,
         BLACK.stroke_width(2),
         8,
     )?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// `(i, mean − std, mean + std)` for the i-th (mean, std) of categories
+/// standing at 0, 1, 2, …, skipping those without a std (one seed).
+fn std_whiskers(
+    mean_std: impl Iterator<Item = (f64, f64)>,
+) -> impl Iterator<Item = (f64, f64, f64)> {
+    mean_std
+        .enumerate()
+        .filter(|(_, (_, s))| s.is_finite())
+        .map(|(i, (m, s))| (i as f64, m - s, m + s))
+}
+
+/// The label of category `v` on an axis whose categories stand at
+/// 0, 1, 2, …; blank between them (ticks may fall on half-integers).
+fn label_at(labels: &[String], v: f64) -> String {
+    let r = v.round();
+    if (v - r).abs() < 1e-6 && r >= 0.0 {
+        labels.get(r as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
+/// Figure 2: top-1 of "train on only a band" and "train on all except a
+/// band" side by side, each point mean ± std over seeds, against the
+/// baseline's mean (line) ± std (shaded). Points rather than bars, because
+/// the axis does not start at 0 (the differences are a few points).
+pub fn sweep_bands(
+    path: &Path,
+    title: &str,
+    panels: &crate::sweep::aggregate::BandPanels,
+) -> Result<()> {
+    let parts: Vec<(&str, &[crate::sweep::aggregate::BandPoint])> = [
+        ("Train on only", panels.only.as_slice()),
+        ("Train on all except", panels.all_except.as_slice()),
+    ]
+    .into_iter()
+    .filter(|p| !p.1.is_empty())
+    .collect();
+    let width = 160 + 90 * parts.iter().map(|p| p.1.len() as u32).sum::<u32>();
+    let root = canvas(path, (width.max(640), 520))?;
+    let root = root
+        .titled(
+            &format!("{title}: linear-probe top-1 by band (mean ± std over seeds)"),
+            (SANS, 18),
+        )
+        .map_err(err)?;
+    let (b, bs) = panels.baseline;
+    let bs = if bs.is_finite() { bs } else { 0.0 };
+    let (y0, y1) = range_of(
+        parts
+            .iter()
+            .flat_map(|p| p.1.iter())
+            .flat_map(|p| {
+                let s = if p.top1.1.is_finite() { p.top1.1 } else { 0.0 };
+                [p.top1.0 - s, p.top1.0 + s]
+            })
+            .chain([b - bs, b + bs]),
+    );
+    // Panels as wide as their number of bands.
+    let mut rest = root.clone();
+    for (k, (name, points)) in parts.iter().enumerate() {
+        let area = if k + 1 < parts.len() {
+            let total: usize = parts[k..].iter().map(|p| p.1.len()).sum();
+            let w = rest.dim_in_pixel().0 as f64 * points.len() as f64 / total as f64;
+            let (left, right) = rest.split_horizontally(w as u32);
+            rest = right;
+            left
+        } else {
+            rest.clone()
+        };
+        let n = points.len();
+        let labels: Vec<String> = points
+            .iter()
+            .map(|p| format!("{}–{}", p.band.lo(), p.band.hi()))
+            .collect();
+        let mut chart = ChartBuilder::on(&area)
+            .caption(*name, (SANS, 16))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(if k == 0 { 60 } else { 40 })
+            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n + 1)
+            .x_label_formatter(&|v| label_at(&labels, *v))
+            .x_desc("band (% of a query's negatives, 100 = hardest)")
+            .y_desc(if k == 0 { "top-1 accuracy (%)" } else { "" })
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .label_style((SANS, 13))
+            .draw()
+            .map_err(err)?;
+        let right = n as f64 - 0.5;
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(-0.5, b - bs), (right, b + bs)],
+                ORANGE.mix(0.18).filled(),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                vec![(-0.5, b), (right, b)],
+                ORANGE.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("baseline (± std)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
+        error_bars(
+            &mut chart,
+            std_whiskers(points.iter().map(|p| p.top1)),
+            true,
+            BLUE_.stroke_width(2),
+            8,
+        )?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| Circle::new((i as f64, p.top1.0), 5, BLUE_.filled())),
+            )
+            .map_err(err)?;
+        if k == 0 {
+            legend(&mut chart, SeriesLabelPosition::LowerLeft, 13)?;
+        }
+    }
     root.present().map_err(err)?;
     Ok(())
 }
@@ -628,14 +759,7 @@ pub fn sweep_temperature(path: &Path, groups: &[crate::sweep::aggregate::Group])
             )
             .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((SANS, 13))
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
     root.present().map_err(err)?;
     Ok(())
 }
@@ -697,12 +821,7 @@ pub fn training_curves(path: &Path, log_csv: &str) -> Result<()> {
                 });
         }
         if names.len() > 1 {
-            c.configure_series_labels()
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .label_font((SANS, 12))
-                .draw()
-                .map_err(err)?;
+            legend(&mut c, SeriesLabelPosition::MiddleRight, 12)?;
         }
         Ok(())
     };

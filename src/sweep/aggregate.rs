@@ -4,6 +4,7 @@
 
 use super::recipe::Recipe;
 use super::RunResult;
+use crate::difficulty::{Band, NegativeSet};
 use crate::report::{plot, sha256_file, Bundle};
 use crate::stats::{mean, std, welch_t_test, TTest};
 use crate::table::Table;
@@ -102,6 +103,68 @@ pub fn groups(recipe: &Recipe, results: &[RunResult]) -> Vec<Group> {
             }
         })
         .collect()
+}
+
+/// One point of Figure 2: a condition that trains on only one difficulty
+/// band, or on all negatives except one band, with its top-1 (mean, std).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BandPoint {
+    pub band: Band,
+    pub top1: (f64, f64),
+}
+
+/// Figure 2's layout: "train on only" a band (panels a–b) and "train on all
+/// except" a band (panels c–d), each against the baseline's top-1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BandPanels {
+    pub only: Vec<BandPoint>,
+    pub all_except: Vec<BandPoint>,
+    pub baseline: (f64, f64),
+}
+
+/// The band a filter expression is, when it is exactly one `band(lo,hi)`.
+fn single_band(expr: Option<&str>) -> Option<Band> {
+    match NegativeSet::parse(expr?) {
+        Ok(NegativeSet::Band(b)) => Some(b),
+        _ => None,
+    }
+}
+
+/// Figure 2's panels from a sweep's groups, in recipe order: conditions
+/// whose `keep` is a single band go to "only", those whose `drop` is one
+/// to "all except"; other conditions (e.g. `band(99.9,100) & same_class`)
+/// are not band conditions and are left out. `None` when the report mixes
+/// several axis points (a panel would mix e.g. temperatures), has no
+/// baseline, or has no band condition.
+pub fn band_panels(
+    baseline: Option<&str>,
+    groups: &[Group],
+    results: &[RunResult],
+) -> Option<BandPanels> {
+    let first = groups.first()?;
+    if groups.iter().any(|g| g.axes != first.axes) {
+        return None;
+    }
+    let baseline = groups
+        .iter()
+        .find(|g| Some(g.condition.as_str()) == baseline)?
+        .top1;
+    let (mut only, mut all_except) = (Vec::new(), Vec::new());
+    for g in groups {
+        let Some(r) = results.iter().find(|r| r.condition == g.condition) else {
+            continue;
+        };
+        if let Some(band) = single_band(r.keep.as_deref()) {
+            only.push(BandPoint { band, top1: g.top1 });
+        } else if let Some(band) = single_band(r.drop.as_deref()) {
+            all_except.push(BandPoint { band, top1: g.top1 });
+        }
+    }
+    (!only.is_empty() || !all_except.is_empty()).then_some(BandPanels {
+        only,
+        all_except,
+        baseline,
+    })
 }
 
 pub fn results_table(recipe: &Recipe, results: &[RunResult]) -> Table {
@@ -231,6 +294,10 @@ pub fn write_report(
     if has_temperature && recipe.baseline.is_some() {
         plot::sweep_temperature(&b.path("temperature.png"), &gs)?;
     }
+    let panels = band_panels(recipe.baseline.as_deref(), &gs, results);
+    if let Some(p) = &panels {
+        plot::sweep_bands(&b.path("bands.png"), &recipe.name, p)?;
+    }
     let mut idx = String::new();
     writeln!(idx, "# Sweep `{}` ({} scale)\n", recipe.name, recipe.scale)?;
     if !recipe.description.is_empty() {
@@ -248,6 +315,12 @@ pub fn write_report(
         if recipe.axis_names.is_empty() { String::new() } else { format!(" × axes ({})", recipe.axis_names.join(", ")) },
         recipe.baseline.as_deref().unwrap_or("(no baseline)"))?;
     writeln!(idx, "![accuracy by condition](accuracy.png)\n")?;
+    if panels.is_some() {
+        writeln!(
+            idx,
+            "![top-1 by band: train on only a band, train on all except a band](bands.png)\n"
+        )?;
+    }
     if has_temperature && recipe.baseline.is_some() {
         writeln!(
             idx,
