@@ -300,14 +300,27 @@ fn resumed_run_reproduces_uninterrupted_losses_then_evaluates_and_embeds() {
     negstudy(&whole);
     let mut part = base.clone();
     part.extend(["--name", "part"]);
-    negstudy(&[&part[..], &["--stop-after", "1"]].concat());
+    negstudy(&[&part[..], &["--stop-after", "2"]].concat());
     assert_eq!(
         losses(&dir.path().join("part")).len(),
-        1 + 8,
-        "header + 8 steps of epoch 1"
+        1 + 2 * 8,
+        "header + 8 steps of epochs 1 and 2"
     );
+    let trained_seconds = |epoch: &str| -> f64 {
+        let p = dir
+            .path()
+            .join(format!("part/checkpoint-{epoch}/state.json"));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v["train_seconds"].as_f64().unwrap()
+    };
+    let after_two = trained_seconds("0002");
+    assert!(after_two > 0.0);
     part.push("--resume");
     negstudy(&part);
+    // The resumed session adds its time to the first session's (a session
+    // that trains one epoch alone would record less than the first's two).
+    assert!(trained_seconds("0003") > after_two);
     let (a, b) = (
         losses(&dir.path().join("whole")),
         losses(&dir.path().join("part")),

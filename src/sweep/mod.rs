@@ -34,7 +34,9 @@ pub struct RunResult {
     pub top1: f64,
     pub top5: f64,
     pub knn_top1: f64,
-    /// Training + evaluation time summed over every session of this run.
+    /// Wall seconds of this run: training in earlier sessions up to their
+    /// last checkpoint (from the checkpoint, so a Ctrl-C'd session counts
+    /// too) plus the finishing session's training and evaluation.
     pub wall_seconds: f64,
 }
 
@@ -49,7 +51,6 @@ pub struct SweepOptions {
 }
 
 const RESULT: &str = "result.json";
-const PARTIAL_TIME: &str = "wall_seconds.txt";
 
 /// Trains and evaluates one run unless it already finished.
 fn run_one(recipe: &Recipe, spec: &RunSpec, opts: &SweepOptions) -> Result<RunResult> {
@@ -59,6 +60,9 @@ fn run_one(recipe: &Recipe, spec: &RunSpec, opts: &SweepOptions) -> Result<RunRe
             .with_context(|| format!("{}: corrupt {RESULT}", dir.display()));
     }
     let started = std::time::Instant::now();
+    // Earlier sessions' training up to their last checkpoint (the rest of
+    // an interrupted epoch is redone here).
+    let earlier_seconds = checkpoint::trained_seconds(&dir)?;
     let resume = checkpoint::latest(&dir)?.is_some();
     trainer::train(spec.config.clone(), &dir, resume, true, None)
         .with_context(|| format!("run {}", spec.id))?;
@@ -87,7 +91,6 @@ fn run_one(recipe: &Recipe, spec: &RunSpec, opts: &SweepOptions) -> Result<RunRe
             dump, out,
         ))?;
     }
-    let previous = partial_time(&dir);
     let f = |k: &str| eval[k].as_f64().unwrap_or(f64::NAN);
     let c = &spec.config;
     let result = RunResult {
@@ -103,30 +106,13 @@ fn run_one(recipe: &Recipe, spec: &RunSpec, opts: &SweepOptions) -> Result<RunRe
         top1: f("top1"),
         top5: f("top5"),
         knn_top1: f("knn_top1"),
-        wall_seconds: previous + started.elapsed().as_secs_f64(),
+        wall_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
     };
     crate::atomic::write_bytes(
         &dir.join(RESULT),
         serde_json::to_string_pretty(&result)?.as_bytes(),
     )?;
     Ok(result)
-}
-
-/// Seconds already spent on an unfinished run in earlier sessions.
-fn partial_time(dir: &Path) -> f64 {
-    std::fs::read_to_string(dir.join(PARTIAL_TIME))
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// Records time spent on an unfinished run so a resumed run reports the total.
-fn remember_time(dir: &Path, seconds: f64) {
-    let previous = partial_time(dir);
-    let _ = crate::atomic::write_bytes(
-        &dir.join(PARTIAL_TIME),
-        format!("{}\n", previous + seconds).as_bytes(),
-    );
 }
 
 /// One thread pool per concurrent run, splitting the CPU threads between
@@ -203,7 +189,6 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<O
                     break;
                 }
                 bar.set_message(spec.id.clone());
-                let started = std::time::Instant::now();
                 let outcome = match pool {
                     Some(pool) => pool.install(|| run_one(recipe, spec, opts)),
                     None => run_one(recipe, spec, opts),
@@ -218,10 +203,6 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<O
                         }
                     }
                     Err(e) => {
-                        remember_time(
-                            &opts.runs_root.join(&recipe.name).join(&spec.id),
-                            started.elapsed().as_secs_f64(),
-                        );
                         if let Ok(mut slot) = first_error.lock() {
                             slot.get_or_insert(e);
                         }

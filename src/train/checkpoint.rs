@@ -27,12 +27,17 @@ pub struct Checkpoint {
     pub queue: Queue,
     pub epoch: usize,
     pub step: usize,
+    pub train_seconds: f64,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Counters {
     epoch: usize,
     step: usize,
+    /// Wall seconds of training up to this checkpoint, over every session
+    /// (0 in checkpoints written before it was recorded).
+    #[serde(default)]
+    train_seconds: f64,
     negstudy_version: String,
 }
 
@@ -253,6 +258,7 @@ pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
         let counters = Counters {
             epoch: state.epoch,
             step: state.step,
+            train_seconds: state.train_seconds,
             negstudy_version: crate::VERSION.into(),
         };
         std::fs::write(
@@ -303,10 +309,7 @@ pub fn load_encoder(
 
 impl Checkpoint {
     pub fn load(dir: &Path, model: &ModelConfig, device: &Device) -> Result<Checkpoint> {
-        let counters: Counters = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("state.json"))
-                .with_context(|| format!("reading {}/state.json", dir.display()))?,
-        )?;
+        let counters = read_counters(dir)?;
         Ok(Checkpoint {
             config: read_config(dir)?,
             query: load_encoder(dir, "query", model, device)?,
@@ -314,6 +317,24 @@ impl Checkpoint {
             queue: load_queue(&dir.join("queue.safetensors"), device)?,
             epoch: counters.epoch,
             step: counters.step,
+            train_seconds: counters.train_seconds,
         })
+    }
+}
+
+fn read_counters(dir: &Path) -> Result<Counters> {
+    let path = dir.join("state.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: malformed", path.display()))
+}
+
+/// Wall seconds a run has trained up to its latest checkpoint, over every
+/// session (0 without a checkpoint): what an interrupted run has already
+/// cost, so a resumed run can report its total.
+pub fn trained_seconds(run_dir: &Path) -> Result<f64> {
+    match latest(run_dir)? {
+        Some(dir) => Ok(read_counters(&dir)?.train_seconds),
+        None => Ok(0.0),
     }
 }

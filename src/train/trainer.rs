@@ -116,6 +116,9 @@ pub struct State {
     pub epoch: usize,
     /// Steps completed.
     pub step: usize,
+    /// Wall seconds of training up to the last completed epoch, summed over
+    /// sessions (an interrupted epoch is redone, and counted once).
+    pub train_seconds: f64,
 }
 
 fn sgd(c: &TrainConfig) -> ModuleOptimizer {
@@ -161,6 +164,7 @@ pub fn train(
     stop_after: Option<usize>,
 ) -> Result<State> {
     config.validate()?;
+    let session = Instant::now();
     let (ds, norm) = data(&config.data)?;
     let dev = device(&config.device)?;
     dev.seed(config.seed);
@@ -189,6 +193,7 @@ pub fn train(
                 queue: ck.queue,
                 epoch: ck.epoch,
                 step: ck.step,
+                train_seconds: ck.train_seconds,
             }
         }
         Some(dir) => bail!(
@@ -215,12 +220,14 @@ pub fn train(
                 queue,
                 epoch: 0,
                 step: 0,
+                train_seconds: 0.0,
             }
         }
     };
     if state.epoch >= config.epochs {
         return Ok(state);
     }
+    let carried_seconds = state.train_seconds;
 
     let filter = match (&config.keep, &config.drop) {
         (Some(k), None) => Filter::Keep(NegativeSet::parse(k).map_err(|e| anyhow::anyhow!("{e}"))?),
@@ -327,6 +334,7 @@ pub fn train(
             bar.inc(1);
         }
         state.epoch = epoch + 1;
+        state.train_seconds = carried_seconds + session.elapsed().as_secs_f64();
         checkpoint::save(run_dir, &state, &rows)?;
     }
     bar.finish_and_clear();
