@@ -593,12 +593,13 @@ pub fn sweep_bands(
             })
             .chain([b - bs, b + bs]),
     );
-    // Panels as wide as their number of bands.
+    // Panel widths follow their number of bands, plus room for the axes.
+    let weight = |n: usize| n as f64 + 2.0;
     let mut rest = root.clone();
     for (k, (name, points)) in parts.iter().enumerate() {
         let area = if k + 1 < parts.len() {
-            let total: usize = parts[k..].iter().map(|p| p.1.len()).sum();
-            let w = rest.dim_in_pixel().0 as f64 * points.len() as f64 / total as f64;
+            let total: f64 = parts[k..].iter().map(|p| weight(p.1.len())).sum();
+            let w = rest.dim_in_pixel().0 as f64 * weight(points.len()) / total;
             let (left, right) = rest.split_horizontally(w as u32);
             rest = right;
             left
@@ -622,7 +623,7 @@ pub fn sweep_bands(
             .disable_x_mesh()
             .x_labels(n + 1)
             .x_label_formatter(&|v| label_at(&labels, *v))
-            .x_desc("band (% of a query's negatives, 100 = hardest)")
+            .x_desc("band (% of negatives, 100 = hardest)")
             .y_desc(if k == 0 { "top-1 accuracy (%)" } else { "" })
             .y_label_formatter(&|v| format!("{v:.1}"))
             .label_style((SANS, 13))
