@@ -171,14 +171,7 @@ pub fn hard_vs_easy(
         .disable_x_mesh()
         .y_desc(ylabel)
         .x_labels(2)
-        .x_label_formatter(&|v| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && (0.0..2.0).contains(&i) {
-                labels[i as usize].clone()
-            } else {
-                String::new()
-            }
-        })
+        .x_label_formatter(&|v| label_at(&labels, *v))
         .label_style((SANS, 14))
         .draw()
         .map_err(err)?;

@@ -62,8 +62,12 @@ fn run_one(recipe: &Recipe, spec: &RunSpec, opts: &SweepOptions) -> Result<RunRe
     let started = std::time::Instant::now();
     // Earlier sessions' training up to their last checkpoint (the rest of
     // an interrupted epoch is redone here).
-    let earlier_seconds = checkpoint::trained_seconds(&dir)?;
-    let resume = checkpoint::latest(&dir)?.is_some();
+    let latest = checkpoint::latest(&dir)?;
+    let earlier_seconds = match &latest {
+        Some(ck) => checkpoint::trained_seconds(ck)?,
+        None => 0.0,
+    };
+    let resume = latest.is_some();
     trainer::train(spec.config.clone(), &dir, resume, true, None)
         .with_context(|| format!("run {}", spec.id))?;
     let eval = linear_eval(EvalArgs {

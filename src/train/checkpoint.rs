@@ -329,12 +329,9 @@ fn read_counters(dir: &Path) -> Result<Counters> {
     serde_json::from_str(&text).with_context(|| format!("{}: malformed", path.display()))
 }
 
-/// Wall seconds a run has trained up to its latest checkpoint, over every
-/// session (0 without a checkpoint): what an interrupted run has already
-/// cost, so a resumed run can report its total.
-pub fn trained_seconds(run_dir: &Path) -> Result<f64> {
-    match latest(run_dir)? {
-        Some(dir) => Ok(read_counters(&dir)?.train_seconds),
-        None => Ok(0.0),
-    }
+/// Wall seconds a run had trained, over every session, when this
+/// checkpoint was written: what an interrupted run has already cost, so a
+/// resumed run can report its total.
+pub fn trained_seconds(checkpoint_dir: &Path) -> Result<f64> {
+    Ok(read_counters(checkpoint_dir)?.train_seconds)
 }
