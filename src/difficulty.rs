@@ -335,6 +335,8 @@ impl NegativeSet {
             text,
             chars: text.char_indices().collect(),
             pos: 0,
+            depth: 0,
+            operators: 0,
         };
         let expr = p.expr()?;
         p.skip_ws();
@@ -352,6 +354,35 @@ impl NegativeSet {
             NegativeSet::Not(e) => e.uses_labels(),
             NegativeSet::And(a, b) | NegativeSet::Or(a, b) => a.uses_labels() || b.uses_labels(),
         }
+    }
+
+    /// Whether the negative at rank `k` of `m` (0 = easiest) is in the set,
+    /// given whether it shares the query's class.
+    pub fn contains_rank(&self, k: usize, m: usize, same_class: bool) -> bool {
+        match self {
+            NegativeSet::All => true,
+            NegativeSet::SameClass => same_class,
+            NegativeSet::Band(b) => b.rank_range(m).contains(&k),
+            NegativeSet::Not(e) => !e.contains_rank(k, m, same_class),
+            NegativeSet::And(a, b) => {
+                a.contains_rank(k, m, same_class) && b.contains_rank(k, m, same_class)
+            }
+            NegativeSet::Or(a, b) => {
+                a.contains_rank(k, m, same_class) || b.contains_rank(k, m, same_class)
+            }
+        }
+    }
+
+    /// Whether the set holds no negative of any query with `m` negatives,
+    /// whatever the scores and labels (e.g. `!all`, `band(0,0.5)` of 100,
+    /// `same_class & !same_class`).
+    pub fn always_empty(&self, m: usize) -> bool {
+        !(0..m).any(|k| self.contains_rank(k, m, false) || self.contains_rank(k, m, true))
+    }
+
+    /// Whether the set holds every negative of every query with `m` negatives.
+    pub fn always_everything(&self, m: usize) -> bool {
+        (0..m).all(|k| self.contains_rank(k, m, false) && self.contains_rank(k, m, true))
     }
 
     /// The distinct bands the expression mentions, in first-use order.
@@ -378,10 +409,22 @@ impl NegativeSet {
     }
 }
 
+/// Deepest nesting of parentheses and `!` an expression may have. Every
+/// walk over the tree is recursive, so an unbounded depth (a hostile
+/// `((((…` or `!!!!…`) would overflow the stack; real filters nest 2–3 deep.
+pub const MAX_DEPTH: usize = 64;
+/// Most `&` / `|` operators an expression may have (each adds a level to the
+/// tree's left spine, which the recursive walks also descend).
+pub const MAX_OPERATORS: usize = 256;
+
 struct Parser<'a> {
     text: &'a str,
     chars: Vec<(usize, char)>,
     pos: usize,
+    /// Current nesting of parentheses and `!`.
+    depth: usize,
+    /// `&` and `|` read so far.
+    operators: usize,
 }
 
 impl Parser<'_> {
@@ -417,10 +460,33 @@ impl Parser<'_> {
         }
     }
 
+    /// Enters one level of nesting, failing past [`MAX_DEPTH`].
+    fn nest(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.error(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels of parentheses and '!'"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts one `&` or `|`, failing past [`MAX_OPERATORS`].
+    fn operator(&mut self) -> Result<(), ParseError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(self.error(format!(
+                "the expression has more than {MAX_OPERATORS} '&' and '|' operators"
+            )));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
     fn expr(&mut self) -> Result<NegativeSet, ParseError> {
         let mut left = self.and()?;
         while self.peek() == Some('|') {
-            self.pos += 1;
+            self.operator()?;
             let right = self.and()?;
             left = NegativeSet::Or(Box::new(left), Box::new(right));
         }
@@ -430,7 +496,7 @@ impl Parser<'_> {
     fn and(&mut self) -> Result<NegativeSet, ParseError> {
         let mut left = self.unary()?;
         while self.peek() == Some('&') {
-            self.pos += 1;
+            self.operator()?;
             let right = self.unary()?;
             left = NegativeSet::And(Box::new(left), Box::new(right));
         }
@@ -439,8 +505,11 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<NegativeSet, ParseError> {
         if self.peek() == Some('!') {
+            self.nest()?;
             self.pos += 1;
-            return Ok(NegativeSet::Not(Box::new(self.unary()?)));
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(NegativeSet::Not(Box::new(inner)));
         }
         self.primary()
     }
@@ -448,9 +517,11 @@ impl Parser<'_> {
     fn primary(&mut self) -> Result<NegativeSet, ParseError> {
         match self.peek() {
             Some('(') => {
+                self.nest()?;
                 self.pos += 1;
                 let e = self.expr()?;
                 self.expect(')')?;
+                self.depth -= 1;
                 Ok(e)
             }
             Some(c) if c.is_ascii_alphabetic() => {

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod data;
 pub mod difficulty;
 pub mod hierarchy;
+pub mod input_file;
 pub mod model;
 pub mod report;
 pub mod rng;

@@ -9,17 +9,11 @@
 
 use crate::data::classes;
 use crate::hierarchy::Hierarchy;
-use crate::rng::Rng;
+use crate::rng::{self, gaussian, Purpose};
 use crate::store::{Dump, DumpMeta, Matrix};
 use anyhow::Result;
+use rand::Rng as _;
 use std::collections::BTreeMap;
-
-/// A standard normal variate (Box–Muller).
-pub fn gaussian(rng: &mut Rng) -> f64 {
-    let u1 = rng.unit().max(f64::MIN_POSITIVE);
-    let u2 = rng.unit();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}
 
 fn normalise(v: &mut [f64]) {
     let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -31,7 +25,7 @@ fn normalise(v: &mut [f64]) {
 pub fn fashion_mnist_like(rows: usize, dim: usize, noise: f64, seed: u64) -> Result<Dump> {
     let (names, wnids) = classes::fashion_mnist();
     let h = Hierarchy::bundled();
-    let mut rng = Rng::new(seed);
+    let mut rng = rng::stream(seed, Purpose::Synthetic, 0);
     let mut directions: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
     let mut centroids = Vec::new();
     for w in &wnids {
@@ -50,7 +44,7 @@ pub fn fashion_mnist_like(rows: usize, dim: usize, noise: f64, seed: u64) -> Res
     let mut z = Vec::with_capacity(rows * dim);
     let mut label = Vec::with_capacity(rows);
     for _ in 0..rows {
-        let c = rng.below(names.len() as u64) as usize;
+        let c = rng.random_range(0..names.len());
         let mut v: Vec<f64> = centroids[c]
             .iter()
             .map(|x| x + scale * gaussian(&mut rng))

@@ -5,9 +5,10 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use negstudy::difficulty::NegativeSet;
-use negstudy::rng::Rng;
+use negstudy::rng::{seeded, Rng};
 use negstudy::train::moco::{self, Filter, Queue};
 use negstudy::train::select;
+use rand::Rng as _;
 use std::path::Path;
 use std::process::Command;
 
@@ -72,9 +73,11 @@ fn loss_matches_a_hand_computation() {
 #[test]
 fn dropped_negatives_get_exactly_zero_gradient() {
     let d = Device::flex().autodiff();
-    let mut rng = Rng::new(3);
+    let mut rng = seeded(3);
     let (n, k) = (6, 40);
-    let s: Vec<f32> = (0..n * k).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect();
+    let s: Vec<f32> = (0..n * k)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
     let scores = t2(s, [n, k], &d).require_grad();
     let pos = t2(vec![0.5; n], [n, 1], &d);
     let queue = Queue::new(k, 0, 4, 0, &d);
@@ -117,10 +120,10 @@ fn dropped_negatives_get_exactly_zero_gradient() {
 /// Scores on a coarse grid (many ties) with labels.
 fn random_scores(rng: &mut Rng, n: usize, m: usize) -> (Vec<f32>, Vec<i64>, Vec<i64>) {
     let s = (0..n * m)
-        .map(|_| (rng.below(33) as f32 - 16.0) / 16.0)
+        .map(|_| (rng.random_range(0..33) as f32 - 16.0) / 16.0)
         .collect();
-    let neg = (0..m).map(|_| rng.below(5) as i64).collect();
-    let q = (0..n).map(|_| rng.below(5) as i64).collect();
+    let neg = (0..m).map(|_| rng.random_range(0..5) as i64).collect();
+    let q = (0..n).map(|_| rng.random_range(0..5) as i64).collect();
     (s, neg, q)
 }
 
@@ -147,7 +150,7 @@ fn reference_selection(
 #[test]
 fn device_selection_equals_difficulty_rs() {
     let d = Device::flex();
-    let mut rng = Rng::new(11);
+    let mut rng = seeded(11);
     let exprs = [
         "band(95,100)",
         "band(0,95)",
@@ -199,11 +202,11 @@ fn device_selection_equals_difficulty_rs() {
 #[test]
 fn refill_keeps_exactly_k_negatives_per_query() {
     let d = Device::flex();
-    let mut rng = Rng::new(5);
+    let mut rng = seeded(5);
     let (n, k) = (9, 20);
     for extra in [20usize, 5] {
         let queue = Queue::new(k, extra, 4, 1, &d);
-        let s: Vec<f32> = (0..n * (k + extra)).map(|_| rng.unit() as f32).collect();
+        let s: Vec<f32> = (0..n * (k + extra)).map(|_| rng.random::<f32>()).collect();
         let scores = t2(s, [n, k + extra], &d);
         for (expr, dropped) in [
             ("band(50,100)", 10usize),

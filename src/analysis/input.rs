@@ -5,7 +5,7 @@
 
 use super::{AnalysisInput, Side};
 use crate::hierarchy::{read_wnid_list, ClassLcaTable, Hierarchy};
-use crate::rng::Rng;
+use crate::rng::{self, Purpose, Rng};
 use crate::store::{Dump, LoadOptions};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -67,10 +67,7 @@ fn pick(n: usize, k: Option<usize>, rng: &mut Rng, what: &str, file: &Path) -> R
             file.display()
         );
     }
-    let mut idx: Vec<usize> = (0..n).collect();
-    rng.partial_shuffle(&mut idx, k);
-    idx.truncate(k);
-    Ok(idx)
+    Ok(rng::subset(rng, n, k))
 }
 
 /// Loads the dumps, samples rows and builds the class-level LCA table when
@@ -102,7 +99,7 @@ pub fn load(
                     d.len()
                 );
             }
-            let mut rng = Rng::new(seed);
+            let mut rng = rng::stream(seed, Purpose::AnalysisSample, 0);
             let rows = pick(
                 d.len(),
                 Some(n_queries + n_negatives),
@@ -135,7 +132,7 @@ pub fn load(
                     negatives.display()
                 );
             }
-            let mut rng = Rng::new(seed);
+            let mut rng = rng::stream(seed, Purpose::AnalysisSample, 0);
             let q = side(
                 &dq,
                 pick(dq.len(), *n_queries, &mut rng, "queries", queries)?,

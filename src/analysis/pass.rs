@@ -9,7 +9,7 @@
 
 use super::{AnalysisInput, Params};
 use crate::difficulty::{easier, Band};
-use crate::rng::Rng;
+use crate::rng::{self, Purpose};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 
@@ -225,6 +225,24 @@ impl<'a> Context<'a> {
                 params.hard_percent
             );
         }
+        // Bins beyond these are unreadable in a plot and only cost memory.
+        for (flag, v) in [
+            ("--bins", params.bins),
+            ("--fine-bins", params.fine_bins),
+            ("dot bins", params.dot_bins),
+            ("consistency bins", params.consistency_bins),
+        ] {
+            if v > 100_000 {
+                bail!("{flag} = {v} is too many: at most 100000");
+            }
+        }
+        // The pass accumulates a class × class table (Table A3).
+        let classes = input.classes.len();
+        if classes > MAX_CLASSES {
+            bail!(
+                "{classes} classes: the class-pair table would hold {classes}² accumulators; an analysis takes at most {MAX_CLASSES} classes"
+            );
+        }
         let m = n.z.rows;
         let excludes = input.self_negative.iter().any(Option::is_some);
         let smallest = if excludes { m - 1 } else { m };
@@ -333,10 +351,13 @@ impl<'a> Context<'a> {
         let n_hard = hard_n as usize;
         shuffled.clear();
         shuffled.extend(self.candidates(qi));
-        let mut rng = Rng::stream(p.seed, input.queries.rows[qi] as u64);
-        rng.partial_shuffle(shuffled, n_hard);
-        for &j in &shuffled[..n_hard] {
-            acc.shuffled_hard_count[j as usize] += 1;
+        let mut rng = rng::stream(
+            p.seed,
+            Purpose::ShuffledBaseline,
+            input.queries.rows[qi] as u64,
+        );
+        for pick in rand::seq::index::sample(&mut rng, shuffled.len(), n_hard) {
+            acc.shuffled_hard_count[shuffled[pick] as usize] += 1;
         }
         order.clear();
     }
@@ -363,6 +384,10 @@ impl<'a> Context<'a> {
         )
     }
 }
+
+/// Most classes an analysis takes: the class-pair table (Table A3) has one
+/// 16-byte accumulator per ordered pair, 1 GiB at this size.
+pub const MAX_CLASSES: usize = 8192;
 
 /// Queries per parallel task; fixed so the reduction order is too.
 const CHUNK: usize = 32;

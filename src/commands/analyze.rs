@@ -8,7 +8,7 @@ use crate::analysis::{
 use crate::hierarchy::Hierarchy;
 use crate::report::analysis_report::{self, AnalysisResults, RunInfo};
 use crate::report::sha256_file;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -215,10 +215,15 @@ pub fn run(a: AnalyzeArgs) -> Result<(PathBuf, serde_json::Value)> {
         "seed": a.seed,
         "parameters": params,
     });
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("reports").join(stem(&files[0])));
+    let out = match &a.out {
+        Some(o) => o.clone(),
+        None => {
+            let name = stem(&files[0]);
+            crate::atomic::check_name(&name, "the default report name (the dump's file stem)")
+                .context("give the report a folder with --out")?;
+            Path::new("reports").join(name)
+        }
+    };
     let info = RunInfo {
         title: format!(
             "negstudy analysis of {}",

@@ -5,6 +5,7 @@ use crate::analysis::{pass, reference, AnalysisInput, Params, Side};
 use crate::hierarchy::ClassLcaTable;
 use anyhow::{bail, Result};
 use clap::Subcommand;
+use rand::Rng as _;
 use std::time::Instant;
 
 #[derive(Debug, Subcommand)]
@@ -94,11 +95,13 @@ fn selection_alone(expr: &str, n: usize, m: usize, device: &str, repeat: usize) 
     use burn::prelude::*;
     let dev = crate::train::trainer::device(device)?;
     let expr = crate::difficulty::NegativeSet::parse(expr).map_err(anyhow::Error::msg)?;
-    let mut rng = crate::rng::Rng::new(0);
-    let s: Vec<f32> = (0..n * m).map(|_| rng.unit() as f32 * 2.0 - 1.0).collect();
+    let mut rng = crate::rng::seeded(0);
+    let s: Vec<f32> = (0..n * m)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
     let scores = Tensor::<2>::from_data(TensorData::new(s, [n, m]), &dev);
     let mut labels = |len: usize| {
-        let v: Vec<i64> = (0..len).map(|_| rng.below(10) as i64).collect();
+        let v: Vec<i64> = (0..len).map(|_| rng.random_range(0..10i64)).collect();
         Tensor::<1, Int>::from_data(TensorData::new(v, [len]), &dev)
     };
     let (query_labels, negative_labels) = (labels(n), labels(m));

@@ -156,8 +156,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 .map(|c| c == config)
                 .unwrap_or(false);
             if !same {
-                std::fs::remove_dir_all(&run_dir)
-                    .with_context(|| format!("clearing {}", run_dir.display()))?;
+                let lock = crate::train::run_lock::RunLock::acquire(&run_dir)?;
+                crate::train::run_lock::clear(&run_dir, &lock)?;
             }
             same
         }
@@ -184,7 +184,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     })?;
     eprintln!("step 4/4 — analyses");
     let mut summary = serde_json::Value::Null;
-    crate::atomic::write_with(&a.out, |tmp| {
+    crate::atomic::write_with(&a.out, crate::atomic::Kind::Bundle, |tmp| {
         let (_, s) = analyze::run(AnalyzeArgs {
             seed: a.seed,
             ..AnalyzeArgs::defaults_for(dump.clone(), tmp.to_path_buf())

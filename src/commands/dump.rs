@@ -43,8 +43,9 @@ pub enum DumpCommand {
 pub fn run(cmd: DumpCommand) -> Result<()> {
     match cmd {
         DumpCommand::Info { file, normalize } => {
-            let dtype = store::stored_z_dtype(&file)?;
+            // Load (and validate) first, so a broken file gets the full diagnosis.
             let d = Dump::load(&file, LoadOptions { normalize })?;
+            let dtype = store::stored_z_dtype(&file)?;
             print!("{}", store::describe(&d, &file, &dtype));
         }
         DumpCommand::Synthetic {

@@ -106,7 +106,7 @@ fn build(wordnet: &Path, lists: &[PathBuf], out: &Path) -> Result<()> {
     );
     let mut buf = Vec::new();
     write_structure_xml(&h, &wnids, &note, &mut buf)?;
-    atomic::write_bytes(out, &buf)?;
+    atomic::write_bytes(out, atomic::Kind::HierarchyXml, &buf)?;
     eprintln!("wrote {} ({} target synsets)", out.display(), wnids.len());
     Ok(())
 }
@@ -116,8 +116,12 @@ pub const LCA_HEADER: &str = "a\tb\tlca\tlca_depth\ta_depth\tb_depth\tshortest_p
 
 /// Writes the LCA table for every pair in `pairs` to `out`.
 pub fn lca_table(h: &Hierarchy, pairs: &Path, out: &mut impl Write) -> Result<()> {
-    let text =
-        std::fs::read_to_string(pairs).with_context(|| format!("reading {}", pairs.display()))?;
+    let text = crate::input_file::read_to_string(pairs)?;
+    lca_table_of(h, &text, &pairs.display().to_string(), out)
+}
+
+/// [`lca_table`] over the text of a pairs file; `name` prefixes error locations.
+pub fn lca_table_of(h: &Hierarchy, text: &str, name: &str, out: &mut impl Write) -> Result<()> {
     let mut ids: Vec<(u32, u32)> = Vec::new();
     let mut names: Vec<(&str, &str)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -128,15 +132,11 @@ pub fn lca_table(h: &Hierarchy, pairs: &Path, out: &mut impl Write) -> Result<()
         let mut f = line.split_whitespace();
         let (Some(a), Some(b), None) = (f.next(), f.next(), f.next()) else {
             bail!(
-                "{}:{}: expected two wnids 'wnid_a wnid_b', got '{line}'",
-                pairs.display(),
+                "{name}:{}: expected two wnids 'wnid_a wnid_b', got '{line}'",
                 i + 1
             );
         };
-        let id = |w: &str| {
-            h.require(w)
-                .with_context(|| format!("{}:{}", pairs.display(), i + 1))
-        };
+        let id = |w: &str| h.require(w).with_context(|| format!("{name}:{}", i + 1));
         ids.push((id(a)?, id(b)?));
         names.push((a, b));
     }

@@ -46,6 +46,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     let mut recipe = Recipe::load(&a.recipe, &a.scale)?;
     recipe.restrict(&a.only, &a.seeds, &a.axis)?;
     if let Some(n) = &a.report_name {
+        crate::atomic::check_name(n, "--report-name")?;
         recipe.report_name = n.clone();
     }
     if a.list {

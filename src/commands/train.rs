@@ -276,6 +276,7 @@ pub fn linear_eval(a: EvalArgs) -> Result<serde_json::Value> {
         .unwrap_or_else(|| ck.parent().unwrap_or(Path::new(".")).join("eval.json"));
     crate::atomic::write_bytes(
         &out,
+        crate::atomic::Kind::Json,
         (serde_json::to_string_pretty(&result)? + "\n").as_bytes(),
     )?;
     eprintln!("wrote {}", out.display());

@@ -13,7 +13,9 @@
 //! view), so batches are identical across runs, thread counts and resumes.
 
 use super::dataset::ImageSet;
-use crate::rng::Rng;
+use crate::rng::{self, Purpose, Rng};
+use rand::seq::SliceRandom;
+use rand::Rng as _;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
@@ -58,7 +60,7 @@ pub struct Normalize {
 }
 
 fn uniform(rng: &mut Rng, lo: f32, hi: f32) -> f32 {
-    lo + (hi - lo) * rng.unit() as f32
+    lo + (hi - lo) * rng.random::<f64>() as f32
 }
 
 /// Bilinear sample of channel `ch` of an HWC f32 image at (y, x), edge-clamped.
@@ -152,7 +154,7 @@ pub fn augment(
     let src: Vec<f32> = img.iter().map(|&p| p as f32 / 255.0).collect();
     // Random resized crop back to h × w, then flip.
     let (top, left, ch_, cw) = crop_box(rng, h, w, cfg.crop_scale);
-    let flip = rng.unit() < cfg.flip as f64;
+    let flip = rng.random::<f64>() < cfg.flip as f64;
     let mut v = vec![0f32; h * w * c];
     for y in 0..h {
         let sy = top + (y as f32 + 0.5) * ch_ / h as f32 - 0.5;
@@ -165,7 +167,7 @@ pub fn augment(
         }
     }
     // Colour jitter.
-    if rng.unit() < cfg.jitter_p as f64 {
+    if rng.random::<f64>() < cfg.jitter_p as f64 {
         let b = uniform(rng, 1.0 - cfg.brightness, 1.0 + cfg.brightness);
         v.iter_mut().for_each(|p| *p = (*p * b).clamp(0.0, 1.0));
         let cf = uniform(rng, 1.0 - cfg.contrast, 1.0 + cfg.contrast);
@@ -188,13 +190,13 @@ pub fn augment(
             }
         }
     }
-    if c == 3 && rng.unit() < cfg.grayscale_p as f64 {
+    if c == 3 && rng.random::<f64>() < cfg.grayscale_p as f64 {
         for px in v.chunks_mut(3) {
             let g = gray_of(px);
             px.iter_mut().for_each(|p| *p = g);
         }
     }
-    if h.min(w) >= cfg.blur_min_side && rng.unit() < cfg.blur_p as f64 {
+    if h.min(w) >= cfg.blur_min_side && rng.random::<f64>() < cfg.blur_p as f64 {
         let sigma = uniform(rng, 0.1, 2.0);
         gaussian_blur(&mut v, h, w, c, sigma);
     }
@@ -226,7 +228,7 @@ pub struct Batch {
 /// The order of one epoch: a seeded permutation, cut into full batches.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
-    Rng::stream(seed ^ 0x0E90C4, epoch as u64).partial_shuffle(&mut order, n);
+    order.shuffle(&mut rng::stream(seed, Purpose::EpochOrder, epoch as u64));
     order
 }
 
@@ -255,13 +257,13 @@ pub fn spawn_epoch(
                 .for_each(|((qo, ko), &i)| {
                     let img = set.image(i);
                     let key = ((epoch as u64) << 32) | i as u64;
-                    for (salt, out) in [(0xA0, qo), (0xA1, ko)] {
+                    for (purpose, out) in [(Purpose::QueryView, qo), (Purpose::KeyView, ko)] {
                         augment(
                             img,
                             (h, w, c),
                             &cfg,
                             &norm,
-                            &mut Rng::stream(seed ^ salt, key),
+                            &mut rng::stream(seed, purpose, key),
                             out,
                         );
                     }
@@ -302,7 +304,7 @@ mod tests {
                 (28, 28, 1),
                 &cfg,
                 &norm,
-                &mut Rng::stream(1, stream),
+                &mut rng::stream(1, Purpose::General, stream),
                 &mut out,
             );
             out
@@ -335,7 +337,7 @@ mod tests {
         let mut out = vec![0.0; 192];
         let mut plain_out = vec![0.0; 192];
         for s in 0..20 {
-            augment(&img, (8, 8, 3), &cfg, &norm, &mut Rng::new(s), &mut out);
+            augment(&img, (8, 8, 3), &cfg, &norm, &mut rng::seeded(s), &mut out);
             plain(&img, 8, 8, 3, &norm, &mut plain_out);
             let diff = out
                 .iter()

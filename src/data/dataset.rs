@@ -15,7 +15,11 @@
 //! The bundled split is fixed and stratified: within each class, the images'
 //! indices are shuffled with SplitMix64 seeded `0x5EED + class` and the first
 //! 800 go to train, the last 200 to test. Pretraining and the linear probe's
-//! training never see the 2 000 test images.
+//! training never see the 2 000 test images. This definition is frozen (a
+//! data contract every committed result relies on), which is why it keeps
+//! its own few lines of SplitMix64 ([`contract_shuffle`]) while every other
+//! random draw comes from [`crate::rng`]. One seeded stream per class, never
+//! derived streams, so it did not share the old generator's correlation.
 //!
 //! `random:` is for speed measurements at a shape no installed dataset has
 //! (e.g. `random:3x32x32`, CIFAR's, to compare with PyTorch's MoCo step on
@@ -23,8 +27,9 @@
 
 use super::classes;
 use super::idx;
-use crate::rng::Rng;
+use crate::rng::{self, Purpose};
 use anyhow::{bail, Context, Result};
+use rand::Rng as _;
 use std::path::{Path, PathBuf};
 
 /// Images (u8, height × width × channels, row-major) with labels.
@@ -140,13 +145,40 @@ fn read_idx_files(dir: &Path, prefix: &str) -> Result<idx::Images> {
         )
     };
     let (ip, lp) = (find("images-idx3-ubyte")?, find("labels-idx1-ubyte")?);
-    let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    let read = |p: &Path| crate::input_file::read(p);
     idx::parse(
         &read(&ip)?,
         &read(&lp)?,
         &ip.display().to_string(),
         &lp.display().to_string(),
     )
+}
+
+/// The bundled split's shuffle, frozen: SplitMix64 from state `seed`,
+/// Lemire's multiply-shift with rejection for a uniform index, and a forward
+/// Fisher–Yates (position `i` swaps with a uniform `j` in `i..n`). Not a
+/// general generator: use [`crate::rng`] for anything else.
+fn contract_shuffle(seed: u64, v: &mut [usize]) {
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let n = v.len();
+    for i in 0..n {
+        let span = (n - i) as u64;
+        let threshold = span.wrapping_neg() % span;
+        let j = loop {
+            let m = (next() as u128) * (span as u128);
+            if (m as u64) >= threshold {
+                break (m >> 64) as usize;
+            }
+        };
+        v.swap(i, i + j);
+    }
 }
 
 /// The fixed stratified 8 000 / 2 000 split of the bundled test split.
@@ -163,7 +195,7 @@ pub fn bundled_split(all: &ImageSet) -> (Vec<usize>, Vec<usize>) {
             .filter(|&i| all.labels[i] == c as i64)
             .collect();
         let k = idx.len();
-        Rng::new(0x5EED + c as u64).partial_shuffle(&mut idx, k);
+        contract_shuffle(0x5EED + c as u64, &mut idx);
         let cut = k * 4 / 5;
         train.extend_from_slice(&idx[..cut]);
         test.extend_from_slice(&idx[cut..]);
@@ -176,24 +208,16 @@ pub fn bundled_split(all: &ImageSet) -> (Vec<usize>, Vec<usize>) {
 /// CIFAR binary records: `label_bytes` label byte(s) (the last is used),
 /// then 3072 bytes of 32×32 RGB, channel-planar.
 fn read_cifar_files(files: &[PathBuf], label_bytes: usize) -> Result<ImageSet> {
-    let rec = label_bytes + 3072;
     let (mut pixels, mut labels) = (Vec::new(), Vec::new());
     for f in files {
-        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-        if bytes.is_empty() || bytes.len() % rec != 0 {
-            bail!(
-                "{}: {} bytes is not a whole number of {rec}-byte CIFAR records (truncated?)",
-                f.display(),
-                bytes.len()
-            );
-        }
-        for r in bytes.chunks_exact(rec) {
-            labels.push(r[label_bytes - 1] as i64);
-            let planes = &r[label_bytes..];
-            for p in 0..1024 {
-                pixels.extend_from_slice(&[planes[p], planes[1024 + p], planes[2048 + p]]);
-            }
-        }
+        let bytes = crate::input_file::read(f)?;
+        cifar_records(
+            &bytes,
+            label_bytes,
+            &f.display().to_string(),
+            &mut pixels,
+            &mut labels,
+        )?;
     }
     let n = labels.len() as i64;
     Ok(ImageSet {
@@ -203,6 +227,56 @@ fn read_cifar_files(files: &[PathBuf], label_bytes: usize) -> Result<ImageSet> {
         pixels,
         labels,
         source_index: (0..n).collect(),
+    })
+}
+
+/// Appends the records of one CIFAR binary file (`name` for errors) as HWC
+/// pixels and labels.
+pub fn cifar_records(
+    bytes: &[u8],
+    label_bytes: usize,
+    name: &str,
+    pixels: &mut Vec<u8>,
+    labels: &mut Vec<i64>,
+) -> Result<()> {
+    if label_bytes == 0 {
+        bail!("{name}: CIFAR records need at least one label byte");
+    }
+    let rec = label_bytes + 3072;
+    if bytes.is_empty() || bytes.len() % rec != 0 {
+        bail!(
+            "{name}: {} bytes is not a whole number of {rec}-byte CIFAR records (truncated?)",
+            bytes.len()
+        );
+    }
+    for r in bytes.chunks_exact(rec) {
+        labels.push(r[label_bytes - 1] as i64);
+        let planes = &r[label_bytes..];
+        for p in 0..1024 {
+            pixels.extend_from_slice(&[planes[p], planes[1024 + p], planes[2048 + p]]);
+        }
+    }
+    Ok(())
+}
+
+/// One image file's bytes decoded to (width, height, channels, HWC pixels):
+/// grey images keep one channel, everything else becomes RGB. The `image`
+/// crate's default limits bound the memory a hostile header can claim.
+pub fn decode_image(bytes: &[u8], name: &str) -> Result<(usize, usize, usize, Vec<u8>)> {
+    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .with_context(|| format!("decoding {name}"))?
+        .decode()
+        .with_context(|| format!("decoding {name}"))?;
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let gray = matches!(
+        img.color(),
+        image::ColorType::L8 | image::ColorType::L16 | image::ColorType::La8
+    );
+    Ok(if gray {
+        (w, h, 1, img.to_luma8().into_raw())
+    } else {
+        (w, h, 3, img.to_rgb8().into_raw())
     })
 }
 
@@ -232,17 +306,8 @@ fn read_folder(dir: &Path, classes: &[String]) -> Result<ImageSet> {
             .collect();
         files.sort();
         for f in files {
-            let img = image::open(&f).with_context(|| format!("decoding {}", f.display()))?;
-            let (w, h) = (img.width() as usize, img.height() as usize);
-            let gray = matches!(
-                img.color(),
-                image::ColorType::L8 | image::ColorType::L16 | image::ColorType::La8
-            );
-            let (channels, bytes) = if gray {
-                (1, img.to_luma8().into_raw())
-            } else {
-                (3, img.to_rgb8().into_raw())
-            };
+            let (w, h, channels, bytes) =
+                decode_image(&crate::input_file::read(&f)?, &f.display().to_string())?;
             let s = set.get_or_insert_with(|| ImageSet {
                 height: h,
                 width: w,
@@ -283,6 +348,9 @@ fn class_folders(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Most bytes of pixels a `random:` dataset may generate.
+const MAX_RANDOM_BYTES: usize = 4 << 30;
+
 /// `CxHxW[:N]` of a `random:` spec.
 fn parse_random_shape(spec: &str, arg: &str) -> Result<(usize, usize, usize, usize)> {
     let (shape, n) = arg.split_once(':').unwrap_or((arg, "4096"));
@@ -293,19 +361,34 @@ fn parse_random_shape(spec: &str, arg: &str) -> Result<(usize, usize, usize, usi
         .unwrap_or_default();
     let n = n.parse().ok().filter(|&v: &usize| v > 0);
     match (dims.as_slice(), n) {
-        (&[c, h, w], Some(n)) if c == 1 || c == 3 => Ok((c, h, w, n)),
+        (&[c, h, w], Some(n)) if c == 1 || c == 3 => {
+            // Train (N) and test (N/4) images are generated in memory.
+            let bytes = [c, h, w, n + n / 4]
+                .iter()
+                .try_fold(1usize, |acc, &v| acc.checked_mul(v))
+                .filter(|&b| b <= MAX_RANDOM_BYTES);
+            if h > 4096 || w > 4096 || bytes.is_none() {
+                bail!(
+                    "dataset spec '{spec}': {c}x{h}x{w} images × {n} (+ {} test) would need more than {} GiB; sides are limited to 4096 and the whole set to {} GiB",
+                    n / 4,
+                    MAX_RANDOM_BYTES >> 30,
+                    MAX_RANDOM_BYTES >> 30
+                );
+            }
+            Ok((c, h, w, n))
+        }
         _ => bail!("dataset spec '{spec}': expected random:CxHxW[:N] with C 1 or 3 and positive sizes, e.g. random:3x32x32"),
     }
 }
 
 /// `n` noise images, labels cycling over 10 classes; `part` seeds train and test apart.
 fn random_images(c: usize, h: usize, w: usize, n: usize, part: u64) -> ImageSet {
-    let mut rng = Rng::stream(0x7A4D, part);
+    let mut rng = rng::stream(0, Purpose::RandomImages, part);
     ImageSet {
         height: h,
         width: w,
         channels: c,
-        pixels: (0..n * c * h * w).map(|_| rng.next_u64() as u8).collect(),
+        pixels: (0..n * c * h * w).map(|_| rng.random::<u8>()).collect(),
         labels: (0..n as i64).map(|i| i % 10).collect(),
         source_index: (0..n as i64).collect(),
     }

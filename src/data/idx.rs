@@ -26,7 +26,10 @@ impl Images {
 fn gunzip_if_needed(bytes: &[u8], name: &str) -> Result<Vec<u8>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
+        // At most what gzip can expand this input to (deflate's ratio is ≤ 1 032).
+        let limit = (bytes.len() as u64).saturating_mul(1032);
         flate2::read::GzDecoder::new(bytes)
+            .take(limit)
             .read_to_end(&mut out)
             .with_context(|| format!("{name}: corrupt or truncated gzip data"))?;
         Ok(out)
@@ -71,7 +74,7 @@ pub fn parse(images: &[u8], labels: &[u8], images_name: &str, labels_name: &str)
         );
     }
     let pixels = img[16..].to_vec();
-    if pixels.len() != n * rows * cols {
+    if n.checked_mul(rows).and_then(|v| v.checked_mul(cols)) != Some(pixels.len()) {
         bail!(
             "{images_name}: {} pixel bytes for {n}×{rows}×{cols} (truncated?)",
             pixels.len()

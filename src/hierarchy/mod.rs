@@ -168,10 +168,14 @@ impl Hierarchy {
         wndb::load(dir)
     }
 
+    /// Parses the text of a WordNet `data.noun` file; `name` names it in errors.
+    pub fn from_wndb_str(text: &str, name: &str) -> Result<Hierarchy> {
+        wndb::parse(text, name, format!("WordNet data.noun {name}"))
+    }
+
     /// Loads an ImageNet `structure_released.xml`-format file.
     pub fn from_xml_file(path: &Path) -> Result<Hierarchy> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = crate::input_file::read_to_string(path)?;
         xml::parse(&text, &path.display().to_string())
     }
 
@@ -362,8 +366,7 @@ impl ClassLcaTable {
 /// like a wnid (so plain lists and TSVs such as `index class wnid …` work).
 /// A line without one is an error naming the line.
 pub fn read_wnid_list(path: &Path) -> Result<Vec<String>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::input_file::read_to_string(path)?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();

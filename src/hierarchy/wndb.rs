@@ -13,7 +13,7 @@ use std::path::Path;
 
 pub(super) fn load(dir: &Path) -> Result<Hierarchy> {
     let path = dir.join("data.noun");
-    let bytes = std::fs::read(&path).with_context(|| {
+    let bytes = crate::input_file::read(&path).with_context(|| {
         format!(
             "reading {} (is this a WordNet database directory?)",
             path.display()
@@ -21,8 +21,15 @@ pub(super) fn load(dir: &Path) -> Result<Hierarchy> {
     })?;
     let text = std::str::from_utf8(&bytes)
         .with_context(|| format!("{}: not valid UTF-8", path.display()))?;
-    let name = path.display().to_string();
+    parse(
+        text,
+        &path.display().to_string(),
+        format!("WordNet database {}", dir.display()),
+    )
+}
 
+/// Parses the text of a `data.noun` file; `name` prefixes error locations.
+pub(super) fn parse(text: &str, name: &str, source: String) -> Result<Hierarchy> {
     struct Entry<'a> {
         wnid: String,
         words: String,
@@ -67,7 +74,7 @@ pub(super) fn load(dir: &Path) -> Result<Hierarchy> {
         let w_cnt_s = next("w_cnt")?;
         let w_cnt = usize::from_str_radix(w_cnt_s, 16)
             .with_context(|| at(&format!("bad word count '{w_cnt_s}'")))?;
-        let mut words = Vec::with_capacity(w_cnt);
+        let mut words = Vec::new();
         for _ in 0..w_cnt {
             words.push(next("a word")?.replace('_', " "));
             next("a lex_id")?;
@@ -112,5 +119,5 @@ pub(super) fn load(dir: &Path) -> Result<Hierarchy> {
         let missing = &b.synsets[known].wnid;
         bail!("{name}: a hypernym pointer targets {missing}, which has no line in the file (truncated?)");
     }
-    b.build(format!("WordNet database {}", dir.display()))
+    b.build(source)
 }

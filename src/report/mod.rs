@@ -21,15 +21,9 @@ pub struct Bundle {
 
 impl Bundle {
     /// Starts a bundle that will become `out` (replacing it) on [`Bundle::finish`].
+    /// An existing `out` is replaced only if it is a negstudy bundle.
     pub fn create(out: &Path) -> Result<Bundle> {
-        let tmp = crate::atomic::temp_sibling(out);
-        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
-        }
+        let tmp = crate::atomic::prepare(out, crate::atomic::Kind::Bundle)?;
         std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         Ok(Bundle {
             out: out.to_path_buf(),
@@ -60,12 +54,7 @@ impl Bundle {
 
     /// Renames the finished bundle into place and returns its path.
     pub fn finish(mut self) -> Result<PathBuf> {
-        if self.out.exists() {
-            std::fs::remove_dir_all(&self.out)
-                .with_context(|| format!("replacing {}", self.out.display()))?;
-        }
-        std::fs::rename(&self.tmp, &self.out)
-            .with_context(|| format!("renaming into {}", self.out.display()))?;
+        crate::atomic::swap_in(&self.tmp, &self.out)?;
         self.finished = true;
         Ok(self.out.clone())
     }

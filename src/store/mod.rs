@@ -101,6 +101,16 @@ impl DumpMeta {
         ]
     }
 
+    /// The metadata a file written now carries: `negstudy_version` names the
+    /// negstudy that wrote the file (it marks the file as ours, so a later
+    /// write may replace it), whatever the source file said.
+    pub(crate) fn for_writing(&self) -> DumpMeta {
+        DumpMeta {
+            negstudy_version: Some(crate::VERSION.into()),
+            ..self.clone()
+        }
+    }
+
     /// The string map safetensors headers and parquet key-value metadata
     /// carry: `classes` and `wnids` as JSON lists, the rest verbatim.
     pub(crate) fn to_string_map(&self) -> Result<Vec<(String, String)>> {
@@ -193,6 +203,22 @@ fn format_of(path: &Path) -> Result<Format> {
     })
 }
 
+/// Most classes a dump without a class list may imply (its labels name
+/// classes 0..=max label): ImageNet-21k has 21 841.
+pub const MAX_UNLISTED_CLASSES: i64 = 100_000;
+
+/// Whether `path` is a dump that negstudy wrote (its metadata carries
+/// `negstudy_version`), so that a new dump may replace it.
+pub fn written_by_negstudy(path: &Path) -> bool {
+    let raw = match format_of(path) {
+        Ok(Format::Safetensors) => safetensors_io::read(path),
+        Ok(Format::Npz) => numpy::read_npz(path),
+        Ok(Format::Parquet) => parquet::read(path),
+        Ok(Format::Npy) | Err(_) => return false,
+    };
+    raw.is_ok_and(|r| r.meta.negstudy_version.is_some())
+}
+
 impl Dump {
     /// Reads and validates a dump of any supported format.
     pub fn load(path: &Path, opts: LoadOptions) -> Result<Dump> {
@@ -210,7 +236,7 @@ impl Dump {
     /// it into place.
     pub fn save(&self, path: &Path) -> Result<()> {
         let format = format_of(path)?;
-        atomic::write_with(path, |tmp| match format {
+        atomic::write_with(path, atomic::Kind::Dump, |tmp| match format {
             Format::Safetensors => safetensors_io::write(self, tmp),
             Format::Npz => numpy::write_npz(self, tmp),
             Format::Npy => bail!("writing .npy folders is not supported; use .npz"),
@@ -259,6 +285,12 @@ impl Dump {
             bail!("label {l} at row {row} is negative");
         }
         let max_label = label.iter().copied().max().unwrap_or(0);
+        if meta.classes.is_empty() && max_label >= MAX_UNLISTED_CLASSES {
+            let row = label.iter().position(|&l| l == max_label).unwrap_or(0);
+            bail!(
+                "label {max_label} at row {row}: without a class list the classes are 0..=max label, and negstudy allows at most {MAX_UNLISTED_CLASSES} of them; give the dump a `classes` list"
+            );
+        }
         if meta.classes.is_empty() {
             // No class list: name classes by their index.
             meta.classes = (0..=max_label).map(|c| c.to_string()).collect();
@@ -538,7 +570,8 @@ pub fn describe(d: &Dump, path: &Path, stored_dtype: &str) -> String {
 /// The element type `z` is stored in, read from the file's header only.
 pub fn stored_z_dtype(path: &Path) -> Result<String> {
     match format_of(path)? {
-        Format::Safetensors => safetensors_io::z_dtype(path),
+        Format::Safetensors => safetensors_io::z_dtype(path)
+            .with_context(|| format!("reading dump {}", path.display())),
         Format::Npz | Format::Npy | Format::Parquet => Ok("f32 after conversion".to_string()),
     }
 }

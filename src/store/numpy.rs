@@ -110,18 +110,24 @@ fn parse(bytes: &[u8], name: &str) -> Result<Array> {
         .collect::<std::result::Result<_, _>>()
         .with_context(|| format!("{name}: bad shape '{shape_text}'"))?;
     let elem_size = match kind {
-        Kind::Num(e) => e.size(),
-        Kind::Unicode(n) => 4 * n,
+        Kind::Num(e) => Some(e.size()),
+        Kind::Unicode(n) => n.checked_mul(4),
     };
-    let count: usize = shape.iter().product();
     let body = &bytes[start + header_len..];
-    let need = count * elem_size;
-    if body.len() < need {
+    // Checked: a hostile shape must not wrap around to a small size.
+    let need = shape
+        .iter()
+        .try_fold(elem_size.unwrap_or(usize::MAX), |acc, &d| {
+            acc.checked_mul(d)
+        });
+    let elem_size = elem_size.unwrap_or(usize::MAX);
+    let Some(need) = need.filter(|&n| n <= body.len()) else {
         bail!(
-            "{name}: truncated data: shape {shape:?} needs {need} bytes, file has {}",
+            "{name}: truncated data: shape {shape:?} needs {} bytes, file has {}",
+            need.map_or("more than 2^64".to_string(), |n| n.to_string()),
             body.len()
         );
-    }
+    };
     let mut data = body[..need].to_vec();
     if big_endian && elem_size > 1 {
         data.chunks_exact_mut(elem_size).for_each(|c| c.reverse());
@@ -216,7 +222,7 @@ fn raw_from(mut get: impl FnMut(&str) -> Result<Option<Array>>) -> Result<RawDum
 }
 
 pub(super) fn read_npz(path: &Path) -> Result<RawDump> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = crate::input_file::open(path)?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| {
         anyhow::anyhow!("not a valid .npz (zip) archive (truncated or corrupt?): {e}")
     })?;
@@ -227,8 +233,23 @@ pub(super) fn read_npz(path: &Path) -> Result<RawDump> {
             Err(zip::result::ZipError::FileNotFound) => return Ok(None),
             Err(e) => return Err(anyhow::anyhow!("reading '{entry}' from the archive: {e}")),
         };
+        // Bounded by what the archive justifies: its declared size, which
+        // deflate cannot exceed 1 032 times the compressed size.
+        let declared = f.size();
+        if declared
+            > f.compressed_size()
+                .saturating_mul(1032)
+                .saturating_add(1 << 16)
+        {
+            bail!(
+                "'{entry}' claims {declared} bytes from {} compressed (corrupt archive?)",
+                f.compressed_size()
+            );
+        }
         let mut bytes = Vec::new();
-        f.read_to_end(&mut bytes)
+        (&mut f)
+            .take(declared)
+            .read_to_end(&mut bytes)
             .with_context(|| format!("reading '{entry}' (truncated archive?)"))?;
         parse(&bytes, &entry).map(Some)
     })
@@ -248,7 +269,7 @@ pub(super) fn read_npy_folder(path: &Path) -> Result<RawDump> {
         if !p.exists() {
             return Ok(None);
         }
-        let file = std::fs::File::open(&p).with_context(|| format!("opening {}", p.display()))?;
+        let file = crate::input_file::open(&p)?;
         // SAFETY: read-only map, copied out of before it is dropped.
         let map = unsafe { memmap2::Mmap::map(&file) }
             .with_context(|| format!("memory-mapping {}", p.display()))?;
@@ -339,7 +360,8 @@ pub(super) fn write_npz(d: &Dump, path: &Path) -> Result<()> {
     if let Some(w) = &d.meta.wnids {
         put("wnids", encode_strings(w, false))?;
     }
-    for (k, v) in d.meta.text_fields() {
+    let meta = d.meta.for_writing();
+    for (k, v) in meta.text_fields() {
         if let Some(v) = v {
             put(k, encode_strings(std::slice::from_ref(v), true))?;
         }

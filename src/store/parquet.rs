@@ -61,12 +61,15 @@ fn ints(df: &DataFrame, name: &str) -> Result<Option<Vec<i64>>> {
     if col.null_count() > 0 {
         bail!("column '{name}' has null values");
     }
-    let v = col.cast(&DataType::Int64)?;
+    // Strict: a value that does not fit (u64 ≥ 2⁶³) is an error, not a null.
+    let v = col.strict_cast(&DataType::Int64).map_err(|_| {
+        anyhow::anyhow!("column '{name}' has values that do not fit in a signed 64-bit integer")
+    })?;
     Ok(Some(v.i64()?.into_no_null_iter().collect()))
 }
 
 pub(super) fn read(path: &Path) -> Result<RawDump> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = crate::input_file::open(path)?;
     let mut reader = ParquetReader::new(file);
     let kv: Vec<(String, String)> = reader
         .get_metadata()
@@ -111,7 +114,7 @@ pub(super) fn write(d: &Dump, path: &Path) -> Result<()> {
         cols.push(Column::new("index".into(), i));
     }
     let mut df = DataFrame::new_infer_height(cols)?;
-    let kv = d.meta.to_string_map()?;
+    let kv = d.meta.for_writing().to_string_map()?;
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     ParquetWriter::new(file)

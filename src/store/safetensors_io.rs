@@ -25,7 +25,7 @@ fn elem_of(dtype: Dtype, name: &str) -> Result<Elem> {
 }
 
 fn map(path: &Path) -> Result<memmap2::Mmap> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let file = crate::input_file::open(path)?;
     // SAFETY: the map is read-only and lives only while we copy out of it; a
     // concurrent writer could change bytes under us, which validation then
     // catches as a corrupt file rather than undefined behaviour in safe code
@@ -118,7 +118,7 @@ pub(super) fn write(d: &Dump, path: &Path) -> Result<()> {
             TensorView::new(Dtype::I64, vec![iv.len()], ib).map_err(err)?,
         ));
     }
-    let meta: HashMap<String, String> = d.meta.to_string_map()?.into_iter().collect();
+    let meta: HashMap<String, String> = d.meta.for_writing().to_string_map()?.into_iter().collect();
     safetensors::serialize_to_file(tensors, Some(meta), path)
         .map_err(|e| anyhow::anyhow!("serialising: {e:?}"))
 }

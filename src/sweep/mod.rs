@@ -114,6 +114,7 @@ fn run_one(recipe: &Recipe, spec: &RunSpec, opts: &SweepOptions) -> Result<RunRe
     };
     crate::atomic::write_bytes(
         &dir.join(RESULT),
+        crate::atomic::Kind::OwnedFile,
         serde_json::to_string_pretty(&result)?.as_bytes(),
     )?;
     Ok(result)

@@ -93,6 +93,9 @@ pub struct Recipe {
     pub subset: Vec<String>,
 }
 
+/// Most runs one recipe may expand to.
+pub const MAX_RUNS: usize = 10_000;
+
 /// Merges `over` into `base` (keys of `over` win).
 fn merge(base: &mut toml::Table, over: &toml::Table) {
     for (k, v) in over {
@@ -110,6 +113,21 @@ fn slug(s: &str) -> String {
         }
     }
     out.trim_matches('-').to_string()
+}
+
+/// Fails if `items` repeats a value: a repeated seed or label would reuse
+/// one run and report it as several replicates.
+fn reject_repeats(path: &Path, what: &str, items: impl Iterator<Item = String>) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for item in items {
+        if !seen.insert(item.clone()) {
+            bail!(
+                "{}: {what} list '{item}' twice; each must be distinct",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Axis values compare as numbers when both parse (`0.070` = `0.07`), else as text.
@@ -226,12 +244,34 @@ impl Recipe {
     }
 
     pub fn load(path: &Path, scale: &str) -> Result<Recipe> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let file: RecipeFile = toml::from_str(&text)
+        let text = crate::input_file::read_to_string(path)?;
+        Recipe::parse(&text, path, scale)
+    }
+
+    /// A recipe from its TOML text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path, scale: &str) -> Result<Recipe> {
+        let file: RecipeFile = toml::from_str(text)
             .with_context(|| format!("{}: not a sweep recipe", path.display()))?;
         if file.condition.is_empty() {
             bail!("{}: no [[condition]] entries", path.display());
+        }
+        crate::atomic::check_name(&file.sweep.name, "[sweep] name")
+            .with_context(|| format!("{}", path.display()))?;
+        reject_repeats(
+            path,
+            "seeds",
+            file.sweep.seeds.iter().map(|s| s.to_string()),
+        )?;
+        for (name, values) in &file.axes {
+            let texts: Vec<String> = values.iter().map(value_text).collect();
+            for (i, a) in texts.iter().enumerate() {
+                if let Some(b) = texts[..i].iter().find(|b| same_axis_value(a, b)) {
+                    bail!(
+                        "{}: axis '{name}' lists the same value twice ({b} and {a}); each value is one set of runs",
+                        path.display()
+                    );
+                }
+            }
         }
         let mut base = file.train.clone();
         match file.scale.get(scale) {
@@ -244,6 +284,21 @@ impl Recipe {
             ),
         }
         let axis_names: Vec<String> = file.axes.keys().cloned().collect();
+        // Count the runs before expanding them: a hostile recipe must not
+        // allocate a cartesian product it can never run.
+        let total = file
+            .axes
+            .values()
+            .map(Vec::len)
+            .chain([file.condition.len(), file.sweep.seeds.len()])
+            .try_fold(1usize, |acc, n| acc.checked_mul(n))
+            .filter(|&n| n <= MAX_RUNS);
+        if total.is_none() {
+            bail!(
+                "{}: conditions × axis values × seeds is more than {MAX_RUNS} runs",
+                path.display()
+            );
+        }
         // The cartesian product of the axes (one empty point without axes).
         let mut points: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
         for (name, values) in &file.axes {
@@ -309,6 +364,23 @@ impl Recipe {
                     });
                 }
             }
+        }
+        reject_repeats(path, "condition labels", conditions.iter().cloned())?;
+        let mut by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for r in &runs {
+            by_id.entry(&r.id).or_default().push(&r.condition);
+        }
+        let shared: Vec<String> = by_id
+            .iter()
+            .filter(|(_, labels)| labels.len() > 1)
+            .map(|(id, labels)| format!("{id} ← {}", labels.join(" | ")))
+            .collect();
+        if !shared.is_empty() {
+            bail!(
+                "{}: conditions whose labels differ only in punctuation or case would share run folders (run id ← labels): {}; rename them",
+                path.display(),
+                shared.join("; ")
+            );
         }
         if let Some(b) = &file.sweep.baseline {
             if !conditions.contains(b) {

@@ -17,7 +17,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::path::{Path, PathBuf};
 
 pub const LOG_FILE: &str = "train_log.csv";
-const PREFIX: &str = "checkpoint-";
+pub const PREFIX: &str = "checkpoint-";
 
 /// A loaded checkpoint.
 pub struct Checkpoint {
@@ -46,7 +46,11 @@ pub fn write_config(run_dir: &Path, config: &TrainConfig) -> Result<()> {
     let text = toml::to_string(&TrainTable {
         train: config.clone(),
     })?;
-    atomic::write_bytes(&run_dir.join("config.toml"), text.as_bytes())
+    atomic::write_bytes(
+        &run_dir.join("config.toml"),
+        atomic::Kind::OwnedFile,
+        text.as_bytes(),
+    )
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -54,12 +58,12 @@ struct TrainTable {
     train: TrainConfig,
 }
 
-/// The newest complete checkpoint folder in `run_dir`, if any.
-pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
+/// The complete checkpoint folders in `run_dir` with their epochs.
+fn all_checkpoints(run_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     if !run_dir.exists() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let mut best: Option<(usize, PathBuf)> = None;
+    let mut found = Vec::new();
     for e in std::fs::read_dir(run_dir).with_context(|| format!("reading {}", run_dir.display()))? {
         let p = e?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -67,12 +71,20 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
             .strip_prefix(PREFIX)
             .and_then(|n| n.parse::<usize>().ok())
         {
-            if p.join("state.json").exists() && best.as_ref().is_none_or(|b| n > b.0) {
-                best = Some((n, p));
+            if p.join("state.json").exists() {
+                found.push((n, p));
             }
         }
     }
-    Ok(best.map(|b| b.1))
+    Ok(found)
+}
+
+/// The newest complete checkpoint folder in `run_dir`, if any.
+pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
+    Ok(all_checkpoints(run_dir)?
+        .into_iter()
+        .max_by_key(|c| c.0)
+        .map(|c| c.1))
 }
 
 fn bytes_f32(v: &[f32]) -> Vec<u8> {
@@ -123,7 +135,7 @@ fn save_queue(q: &Queue, path: &Path) -> Result<()> {
 }
 
 fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = crate::input_file::read(path)?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| anyhow::anyhow!("{}: corrupt queue: {e:?}", path.display()))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| anyhow::anyhow!("{e:?}"))?;
@@ -137,8 +149,27 @@ fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
         st.tensor(k)
             .map_err(|_| anyhow::anyhow!("{}: missing '{k}'", path.display()))
     };
+    let (size, extra) = (num("size")?, num("extra")?);
+    let n = size
+        .checked_add(extra)
+        .with_context(|| format!("{}: size + extra overflows", path.display()))?;
+    // Every tensor must have the dtype and shape the metadata implies.
+    let check = |k: &str, dtype: Dtype, rank: usize| -> Result<Vec<usize>> {
+        let t = get(k)?;
+        let shape = t.shape().to_vec();
+        if t.dtype() != dtype || shape.len() != rank || shape[0] != n {
+            bail!(
+                "{}: '{k}' is {:?} {shape:?}; expected {dtype:?} with {n} rows (size {size} + extra {extra})",
+                path.display(),
+                t.dtype()
+            );
+        }
+        Ok(shape)
+    };
+    let d = check("keys", Dtype::F32, 2)?[1];
+    check("labels", Dtype::I64, 1)?;
+    check("enqueued_at", Dtype::I64, 1)?;
     let keys = get("keys")?;
-    let d = keys.shape()[1];
     let f32s: Vec<f32> = keys
         .data()
         .chunks_exact(4)
@@ -151,12 +182,20 @@ fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
             .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
             .collect())
     };
+    if let Some(i) = f32s.iter().position(|v| !v.is_finite()) {
+        bail!(
+            "{}: non-finite key at row {}, column {}",
+            path.display(),
+            i / d.max(1),
+            i % d.max(1)
+        );
+    }
     Ok(Queue::from_parts(
         f32s,
         i64s("labels")?,
         i64s("enqueued_at")?,
-        num("size")?,
-        num("extra")?,
+        size,
+        extra,
         d,
         device,
     ))
@@ -180,7 +219,7 @@ fn write_log(run_dir: &Path, epoch: usize, rows: &[LogRow]) -> Result<()> {
         }
     }
     rows.iter().for_each(|r| out.push_str(&log_line(r)));
-    atomic::write_bytes(&path, out.as_bytes())
+    atomic::write_bytes(&path, atomic::Kind::OwnedFile, out.as_bytes())
 }
 
 const LOG_COLUMNS: [&str; 11] = [
@@ -230,8 +269,7 @@ fn log_line(r: &LogRow) -> String {
 /// Saves the state after an epoch, with that epoch's log rows.
 pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
     let dir = run_dir.join(format!("{PREFIX}{:04}", state.epoch));
-    let previous = latest(run_dir)?;
-    atomic::write_with(&dir, |tmp| {
+    atomic::write_with(&dir, atomic::Kind::Checkpoint, |tmp| {
         std::fs::create_dir_all(tmp)?;
         let err = |e| anyhow::anyhow!("saving module: {e:?}");
         state
@@ -268,9 +306,13 @@ pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
         Ok(())
     })?;
     write_log(run_dir, state.epoch - 1, rows)?;
-    if let Some(p) = previous.filter(|p| p != &dir) {
-        std::fs::remove_dir_all(&p)
-            .with_context(|| format!("removing old checkpoint {}", p.display()))?;
+    // Every older checkpoint goes, including one a kill left behind between
+    // writing the next and removing it.
+    for (epoch, p) in all_checkpoints(run_dir)? {
+        if epoch < state.epoch {
+            std::fs::remove_dir_all(&p)
+                .with_context(|| format!("removing old checkpoint {}", p.display()))?;
+        }
     }
     Ok(())
 }
@@ -310,11 +352,70 @@ pub fn load_encoder(
 impl Checkpoint {
     pub fn load(dir: &Path, model: &ModelConfig, device: &Device) -> Result<Checkpoint> {
         let counters = read_counters(dir)?;
+        let config = read_config(dir)?;
+        let queue = load_queue(&dir.join("queue.safetensors"), device)?;
+        // A hand-edited or mixed-up checkpoint must not resume silently.
+        let folder_epoch = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|e| e.parse::<usize>().ok());
+        let problems: Vec<String> = [
+            (queue.size != config.queue_size).then(|| {
+                format!(
+                    "the queue holds {} negatives but config.toml says queue_size = {}",
+                    queue.size, config.queue_size
+                )
+            }),
+            (queue.extra != config.refill).then(|| {
+                format!(
+                    "the queue holds {} extra keys but config.toml says refill = {}",
+                    queue.extra, config.refill
+                )
+            }),
+            (queue.dim() != config.embed_dim).then(|| {
+                format!(
+                    "queue keys have {} dimensions but config.toml says embed_dim = {}",
+                    queue.dim(),
+                    config.embed_dim
+                )
+            }),
+            (counters.epoch == 0 || counters.epoch > config.epochs).then(|| {
+                format!(
+                    "state.json says epoch {} of {}",
+                    counters.epoch, config.epochs
+                )
+            }),
+            (counters.step < counters.epoch).then(|| {
+                format!(
+                    "state.json says step {} after {} epochs",
+                    counters.step, counters.epoch
+                )
+            }),
+            folder_epoch.filter(|&e| e != counters.epoch).map(|e| {
+                format!(
+                    "the folder is epoch {e} but state.json says {}",
+                    counters.epoch
+                )
+            }),
+            (!counters.train_seconds.is_finite() || counters.train_seconds < 0.0)
+                .then(|| format!("state.json says train_seconds = {}", counters.train_seconds)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !problems.is_empty() {
+            bail!(
+                "{}: inconsistent checkpoint: {}",
+                dir.display(),
+                problems.join("; ")
+            );
+        }
         Ok(Checkpoint {
-            config: read_config(dir)?,
             query: load_encoder(dir, "query", model, device)?,
             key: load_encoder(dir, "momentum", model, device)?.no_grad(),
-            queue: load_queue(&dir.join("queue.safetensors"), device)?,
+            queue,
+            config,
             epoch: counters.epoch,
             step: counters.step,
             train_seconds: counters.train_seconds,
@@ -324,8 +425,7 @@ impl Checkpoint {
 
 fn read_counters(dir: &Path) -> Result<Counters> {
     let path = dir.join("state.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::input_file::read_to_string(&path)?;
     serde_json::from_str(&text).with_context(|| format!("{}: malformed", path.display()))
 }
 

@@ -93,11 +93,15 @@ struct RecipeFile {
 impl TrainConfig {
     /// Reads `[train]` from a recipe (or the whole file when it has no `[train]` table).
     pub fn from_file(path: &Path) -> Result<TrainConfig> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = crate::input_file::read_to_string(path)?;
+        TrainConfig::from_toml_str(&text, path)
+    }
+
+    /// [`TrainConfig::from_file`] over the file's text; `path` names it in errors.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<TrainConfig> {
         let value: toml::Value =
-            toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
-        let train = match toml::from_str::<RecipeFile>(&text)
+            toml::from_str(text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+        let train = match toml::from_str::<RecipeFile>(text)
             .ok()
             .and_then(|r| r.train)
         {
@@ -117,30 +121,125 @@ impl TrainConfig {
         }
     }
 
-    /// Checks the values that would otherwise fail deep inside training.
+    /// Checks every field up front, so a bad value is reported by name with
+    /// its allowed range instead of failing (or panicking) deep inside
+    /// training.
     pub fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 || self.epochs == 0 || self.queue_size == 0 {
-            bail!("batch_size, epochs and queue_size must be positive");
+        crate::atomic::check_name(&self.name, "name")?;
+        let int = |field: &str, v: usize, lo: usize, hi: usize| -> Result<()> {
+            if !(lo..=hi).contains(&v) {
+                if hi == usize::MAX {
+                    bail!("{field} = {v} is out of range: it must be at least {lo}");
+                }
+                bail!("{field} = {v} is out of range: it must be in {lo}..={hi}");
+            }
+            Ok(())
+        };
+        int("epochs", self.epochs, 1, 100_000)?;
+        int("batch_size", self.batch_size, 1, 65_536)?;
+        int("queue_size", self.queue_size, 1, 1 << 24)?;
+        int("refill", self.refill, 0, 1 << 24)?;
+        int("embed_dim", self.embed_dim, 1, 65_536)?;
+        int("log_every", self.log_every, 1, usize::MAX)?;
+        int(
+            "shuffle_bn_splits",
+            self.shuffle_bn_splits,
+            1,
+            self.batch_size,
+        )?;
+        int("warmup_epochs", self.warmup_epochs, 0, self.epochs - 1)
+            .context("warm-up must leave at least one epoch of the cosine schedule")?;
+        if self.queue_size < self.batch_size {
+            bail!(
+                "queue_size = {} is smaller than batch_size = {}: MoCo enqueues a whole batch of keys each step, so the queue must hold at least one batch",
+                self.queue_size,
+                self.batch_size
+            );
         }
-        if self.keep.is_some() && self.drop.is_some() {
-            bail!("give either keep or drop, not both");
-        }
-        if self.temperature.is_nan()
-            || self.temperature <= 0.0
-            || !(0.0..1.0).contains(&self.momentum)
-        {
-            bail!("temperature must be > 0 and momentum in [0, 1)");
-        }
-        if self.shuffle_bn_splits == 0 || self.batch_size % self.shuffle_bn_splits != 0 {
+        if self.batch_size % self.shuffle_bn_splits != 0 {
             bail!(
                 "batch_size ({}) must be a multiple of shuffle_bn_splits ({})",
                 self.batch_size,
                 self.shuffle_bn_splits
             );
         }
-        for e in [&self.keep, &self.drop].into_iter().flatten() {
-            crate::difficulty::NegativeSet::parse(e)
-                .map_err(|err| anyhow::anyhow!("negative filter: {err}"))?;
+        if self.train_limit == Some(0) {
+            bail!("train_limit = 0 leaves no training images; omit it or give a positive count");
+        }
+        let real = |field: &str, v: f64, ok: bool, range: &str| -> Result<()> {
+            if !v.is_finite() || !ok {
+                bail!("{field} = {v} is out of range: it must be {range}");
+            }
+            Ok(())
+        };
+        real(
+            "temperature",
+            self.temperature,
+            self.temperature > 0.0 && self.temperature <= 100.0,
+            "in (0, 100]",
+        )?;
+        real(
+            "momentum",
+            self.momentum,
+            (0.0..1.0).contains(&self.momentum),
+            "in [0, 1)",
+        )?;
+        real(
+            "lr",
+            self.lr,
+            self.lr > 0.0 && self.lr <= 100.0,
+            "in (0, 100]",
+        )?;
+        real(
+            "weight_decay",
+            self.weight_decay,
+            (0.0..=1.0).contains(&self.weight_decay),
+            "in [0, 1]",
+        )?;
+        real(
+            "sgd_momentum",
+            self.sgd_momentum,
+            (0.0..1.0).contains(&self.sgd_momentum),
+            "in [0, 1)",
+        )?;
+        let a = &self.augment;
+        let unit =
+            |field: &str, v: f32| real(field, v as f64, (0.0..=1.0).contains(&v), "in [0, 1]");
+        unit("augment.flip", a.flip)?;
+        unit("augment.jitter_p", a.jitter_p)?;
+        unit("augment.grayscale_p", a.grayscale_p)?;
+        unit("augment.blur_p", a.blur_p)?;
+        unit("augment.brightness", a.brightness)?;
+        unit("augment.contrast", a.contrast)?;
+        unit("augment.saturation", a.saturation)?;
+        real(
+            "augment.hue",
+            a.hue as f64,
+            (0.0..=0.5).contains(&a.hue),
+            "in [0, 0.5]",
+        )?;
+        let (lo, hi) = a.crop_scale;
+        if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi && hi <= 1.0) {
+            bail!("augment.crop_scale = ({lo}, {hi}) is out of range: it must satisfy 0 < lo ≤ hi ≤ 1");
+        }
+        if self.keep.is_some() && self.drop.is_some() {
+            bail!("give either keep or drop, not both");
+        }
+        for (field, e, keep) in [("keep", &self.keep, true), ("drop", &self.drop, false)] {
+            let Some(e) = e else { continue };
+            let set = crate::difficulty::NegativeSet::parse(e)
+                .map_err(|err| anyhow::anyhow!("{field}: negative filter: {err}"))?;
+            let none_left = if keep {
+                set.always_empty(self.queue_size)
+            } else {
+                set.always_everything(self.queue_size)
+            };
+            if none_left {
+                bail!(
+                    "{field} = '{e}' leaves no negatives for any query with queue_size = {}; every query would train on its positive alone",
+                    self.queue_size
+                );
+            }
         }
         Ok(())
     }

@@ -7,8 +7,9 @@
 use crate::data::augment::{plain, Normalize};
 use crate::data::dataset::ImageSet;
 use crate::model::Encoder;
-use crate::rng::Rng;
+use crate::rng::{self, Purpose};
 use burn::prelude::*;
+use rand::seq::SliceRandom;
 use serde::Serialize;
 
 /// Row-major features [n, d] with labels.
@@ -188,7 +189,11 @@ pub fn linear_probe(
     let mut step = 0usize;
     let mut order: Vec<usize> = (0..train.n).collect();
     for epoch in 0..cfg.epochs {
-        Rng::stream(cfg.seed, epoch as u64).partial_shuffle(&mut order, train.n);
+        order.shuffle(&mut rng::stream(
+            cfg.seed,
+            Purpose::ProbeOrder,
+            epoch as u64,
+        ));
         for chunk in order.chunks(cfg.batch) {
             let lr =
                 (cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total).cos())) as f32;

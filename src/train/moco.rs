@@ -9,7 +9,7 @@
 
 use super::select;
 use crate::difficulty::{Band, NegativeSet};
-use crate::rng::Rng;
+use crate::rng::{self, Purpose};
 use anyhow::Result;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -32,12 +32,17 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// Dimension of the keys.
+    pub fn dim(&self) -> usize {
+        self.keys.dims()[1]
+    }
+
     /// Random unit keys (MoCo initialises the queue with normalised Gaussians).
     pub fn new(size: usize, extra: usize, dim: usize, seed: u64, device: &Device) -> Queue {
         let n = size + extra;
-        let mut rng = Rng::stream(seed, 0x0_0E0E);
+        let mut rng = rng::stream(seed, Purpose::QueueInit, 0);
         let mut data: Vec<f32> = (0..n * dim)
-            .map(|_| crate::synthetic::gaussian(&mut rng) as f32)
+            .map(|_| rng::gaussian(&mut rng) as f32)
             .collect();
         for row in data.chunks_mut(dim) {
             let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);

@@ -5,5 +5,6 @@ pub mod checkpoint;
 pub mod config;
 pub mod eval;
 pub mod moco;
+pub mod run_lock;
 pub mod select;
 pub mod trainer;

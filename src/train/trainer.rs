@@ -20,8 +20,8 @@ use crate::data::augment::{spawn_epoch, Normalize};
 use crate::data::dataset::{self, Dataset};
 use crate::difficulty::NegativeSet;
 use crate::model::Encoder;
-use crate::rng::Rng;
-use anyhow::{bail, Context, Result};
+use crate::rng::{self, Purpose, Rng};
+use anyhow::{bail, Result};
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -29,6 +29,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -170,7 +171,8 @@ pub fn train(
     dev.seed(config.seed);
     let ad = dev.clone().autodiff();
     let model_cfg = config.model(ds.train.channels);
-    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    // Held until training returns: no second process trains in this folder.
+    let _lock = super::run_lock::RunLock::acquire(run_dir)?;
 
     let mut state = match checkpoint::latest(run_dir)? {
         Some(dir) if resume => {
@@ -286,7 +288,7 @@ pub fn train(
                 b,
                 (c, h, w),
                 config.shuffle_bn_splits,
-                Rng::stream(config.seed ^ 0x5B, state.step as u64),
+                rng::stream(config.seed, Purpose::ShuffleBn, state.step as u64),
                 &ad,
             );
             let labels =
@@ -354,7 +356,7 @@ fn shuffled_keys(
 ) -> Tensor<2> {
     let size = c * h * w;
     let mut perm: Vec<usize> = (0..b).collect();
-    rng.partial_shuffle(&mut perm, b);
+    perm.shuffle(&mut rng);
     let mut shuffled = Vec::with_capacity(view.len());
     for &i in &perm {
         shuffled.extend_from_slice(&view[i * size..(i + 1) * size]);

@@ -1,0 +1,630 @@
+//! The bad-input table: every case runs the real binary on a hostile or
+//! broken input and must end with exit status 1 and one clear error (never
+//! a panic, an abort, a hang, or a success), and the error must be exactly
+//! the one `docs/BAD_INPUTS.md` shows for it. The document is generated from
+//! these cases: after changing a message on purpose, regenerate it with
+//! `NEGSTUDY_BLESS=1 cargo test --release --test bad_input` and review the diff.
+
+use negstudy::store::{Dump, DumpMeta, Matrix};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Case {
+    /// What is wrong, in words.
+    what: &'static str,
+    /// Creates the case's input files in the (empty) working folder.
+    setup: fn(&Path),
+    /// Arguments to `negstudy`, run in that folder.
+    args: &'static [&'static str],
+}
+
+fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) {
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(p, bytes).unwrap();
+}
+
+/// A valid 4-row dump with two classes, optionally altered.
+fn dump(alter: impl FnOnce(&mut Dump)) -> Dump {
+    let mut d = Dump {
+        z: Matrix::new(4, 2, vec![1., 0., 0., 1., -1., 0., 0., -1.]).unwrap(),
+        h: None,
+        label: vec![0, 1, 0, 1],
+        index: None,
+        meta: DumpMeta {
+            classes: vec!["a".into(), "b".into()],
+            ..DumpMeta::default()
+        },
+    };
+    alter(&mut d);
+    d
+}
+
+fn save(dir: &Path, name: &str, d: Dump) {
+    d.save(&dir.join(name)).unwrap();
+}
+
+fn valid_dump(dir: &Path) {
+    save(dir, "emb.safetensors", dump(|_| {}));
+}
+
+fn recipe(dir: &Path, name: &str, body: &str) {
+    write(dir, name, body);
+}
+
+const RECIPE_HEAD: &str = "[sweep]\nname = \"t\"\nseeds = [0]\n[train]\nepochs = 1\n";
+
+fn mkfifo(dir: &Path, name: &str) {
+    let ok = Command::new("mkfifo")
+        .arg(dir.join(name))
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mkfifo");
+}
+
+fn nested(depth: usize) -> String {
+    format!("{}all{}", "(".repeat(depth), ")".repeat(depth))
+}
+
+const CASES: &[Case] = &[
+    // ---- embedding dumps ----
+    Case {
+        what: "dump file does not exist",
+        setup: |_| {},
+        args: &["dump", "info", "missing.safetensors"],
+    },
+    Case {
+        what: "unknown dump extension",
+        setup: |d| write(d, "emb.txt", "1 2 3"),
+        args: &["dump", "info", "emb.txt"],
+    },
+    Case {
+        what: "truncated safetensors file",
+        setup: |d| {
+            valid_dump(d);
+            let b = std::fs::read(d.join("emb.safetensors")).unwrap();
+            write(d, "cut.safetensors", &b[..b.len() / 2]);
+        },
+        args: &["dump", "info", "cut.safetensors"],
+    },
+    Case {
+        what: "safetensors file that is not safetensors",
+        setup: |d| write(d, "x.safetensors", "hello world, not a header"),
+        args: &["dump", "info", "x.safetensors"],
+    },
+    Case {
+        what: "NaN in z",
+        setup: |d| save(d, "nan.safetensors", dump(|x| x.z.data[3] = f32::NAN)),
+        args: &["dump", "info", "nan.safetensors"],
+    },
+    Case {
+        what: "row of z not unit-norm",
+        setup: |d| save(d, "norm.safetensors", dump(|x| x.z.data[0] = 2.0)),
+        args: &["dump", "info", "norm.safetensors"],
+    },
+    Case {
+        what: "label outside the class list",
+        setup: |d| save(d, "lab.safetensors", dump(|x| x.label[2] = 5)),
+        args: &["dump", "info", "lab.safetensors"],
+    },
+    Case {
+        what: "negative label",
+        setup: |d| save(d, "neg.safetensors", dump(|x| x.label[1] = -3)),
+        args: &["dump", "info", "neg.safetensors"],
+    },
+    Case {
+        what: "label and z lengths differ",
+        setup: |d| {
+            save(
+                d,
+                "len.safetensors",
+                dump(|x| {
+                    x.label.pop();
+                }),
+            )
+        },
+        args: &["dump", "info", "len.safetensors"],
+    },
+    Case {
+        what: "label near 2^40 and no class list (would allocate terabytes)",
+        setup: |d| {
+            save(
+                d,
+                "huge.safetensors",
+                dump(|x| {
+                    x.meta.classes.clear();
+                    x.label[0] = 1 << 40;
+                }),
+            )
+        },
+        args: &["dump", "info", "huge.safetensors"],
+    },
+    Case {
+        what: "wnid count differs from class count",
+        setup: |d| {
+            save(
+                d,
+                "wn.safetensors",
+                dump(|x| x.meta.wnids = Some(vec!["n03595614".into()])),
+            )
+        },
+        args: &["dump", "info", "wn.safetensors"],
+    },
+    Case {
+        what: ".npz that is not a zip archive",
+        setup: |d| write(d, "bad.npz", "PK not really"),
+        args: &["dump", "info", "bad.npz"],
+    },
+    Case {
+        what: ".npy without label.npy beside it",
+        setup: |d| {
+            save(d, "v.npz", dump(|_| {}));
+            let f = std::fs::File::open(d.join("v.npz")).unwrap();
+            let mut zip = zip::ZipArchive::new(f).unwrap();
+            let mut z = Vec::new();
+            std::io::copy(&mut zip.by_name("z.npy").unwrap(), &mut z).unwrap();
+            write(d, "npy/z.npy", z);
+        },
+        args: &["dump", "info", "npy/z.npy"],
+    },
+    Case {
+        what: ".parquet that is not parquet",
+        setup: |d| write(d, "bad.parquet", "PAR1 nope PAR1"),
+        args: &["dump", "info", "bad.parquet"],
+    },
+    Case {
+        what: "parquet label ≥ 2^63 stored as u64",
+        setup: |d| {
+            use polars::prelude::*;
+            let z = Series::new("z".into(), [1.0f32, 0.0, 0.0, 1.0])
+                .reshape_array(&[ReshapeDimension::Infer, ReshapeDimension::new_dimension(2)])
+                .unwrap();
+            let mut df = DataFrame::new_infer_height(vec![
+                z.into(),
+                Column::new("label".into(), [1u64 << 63, 0]),
+            ])
+            .unwrap();
+            let f = std::fs::File::create(d.join("u64.parquet")).unwrap();
+            ParquetWriter::new(f).finish(&mut df).unwrap();
+        },
+        args: &["dump", "info", "u64.parquet"],
+    },
+    Case {
+        what: "a FIFO instead of a file (would hang)",
+        setup: |d| mkfifo(d, "pipe.safetensors"),
+        args: &["dump", "info", "pipe.safetensors"],
+    },
+    Case {
+        what: "a folder instead of a file",
+        setup: |d| std::fs::create_dir(d.join("dir.safetensors")).unwrap(),
+        args: &["dump", "info", "dir.safetensors"],
+    },
+    Case {
+        what: "analyze: more queries than rows",
+        setup: valid_dump,
+        args: &[
+            "analyze",
+            "all",
+            "--embeddings",
+            "emb.safetensors",
+            "--n-queries",
+            "3",
+            "--n-negatives",
+            "3",
+            "--out",
+            "r",
+        ],
+    },
+    Case {
+        what: "analyze wordnet on a dump without wnids",
+        setup: valid_dump,
+        args: &[
+            "analyze",
+            "wordnet",
+            "--embeddings",
+            "emb.safetensors",
+            "--out",
+            "r",
+        ],
+    },
+    Case {
+        what: "analyze: --hard-percent 100",
+        setup: valid_dump,
+        args: &[
+            "analyze",
+            "all",
+            "--embeddings",
+            "emb.safetensors",
+            "--hard-percent",
+            "100",
+            "--out",
+            "r",
+        ],
+    },
+    // ---- hierarchy ----
+    Case {
+        what: "malformed hierarchy XML",
+        setup: |d| {
+            write(
+                d,
+                "h.xml",
+                "<ImageNetStructure><synset wnid=\"n00001740\"></ImageNetStructure>",
+            )
+        },
+        args: &["hierarchy", "info", "--hierarchy", "h.xml"],
+    },
+    Case {
+        what: "unknown wnid",
+        setup: |_| {},
+        args: &["hierarchy", "info", "n99999999"],
+    },
+    Case {
+        what: "WordNet folder without data.noun",
+        setup: |d| std::fs::create_dir(d.join("wn")).unwrap(),
+        args: &["hierarchy", "info", "--wordnet", "wn"],
+    },
+    Case {
+        what: "truncated WordNet data.noun (offsets do not match)",
+        setup: |d| {
+            write(d, "wn/data.noun", "00001740 03 n 01 entity 0 000 | that which exists\n00001930 03 n 01 thing 0 001 @ 00001740 n 0000 | x\n")
+        },
+        args: &["hierarchy", "info", "--wordnet", "wn"],
+    },
+    Case {
+        what: "pairs file with an unknown wnid",
+        setup: |d| write(d, "pairs.txt", "n03595614 n99999999\n"),
+        args: &["hierarchy", "lca", "--pairs", "pairs.txt"],
+    },
+    Case {
+        what: "pairs file line with one wnid",
+        setup: |d| write(d, "pairs.txt", "n03595614\n"),
+        args: &["hierarchy", "lca", "--pairs", "pairs.txt"],
+    },
+    Case {
+        what: "hierarchy build --out onto an existing folder",
+        setup: |d| {
+            write(d, "h.xml/keep.txt", "mine");
+            write(d, "w.txt", "n03595614\n");
+        },
+        args: &[
+            "hierarchy",
+            "build",
+            "--wordnet",
+            "/usr/share/wordnet",
+            "--wnids",
+            "w.txt",
+            "--out",
+            "h.xml",
+        ],
+    },
+    // ---- training configuration and recipes ----
+    Case {
+        what: "config file is not TOML",
+        setup: |d| write(d, "c.toml", "[train\nepochs = "),
+        args: &["train", "--config", "c.toml"],
+    },
+    Case {
+        what: "unknown training field",
+        setup: |d| write(d, "c.toml", "[train]\nepoch = 3\n"),
+        args: &["train", "--config", "c.toml"],
+    },
+    Case {
+        what: "log_every = 0 (was a division by zero)",
+        setup: |_| {},
+        args: &["train", "--log-every", "0"],
+    },
+    Case {
+        what: "queue smaller than a batch (was a burn panic)",
+        setup: |_| {},
+        args: &["train", "--queue-size", "64", "--batch-size", "128"],
+    },
+    Case {
+        what: "embed_dim = 0 (was an index panic in burn)",
+        setup: |d| write(d, "c.toml", "[train]\nembed_dim = 0\n"),
+        args: &["train", "--config", "c.toml"],
+    },
+    Case {
+        what: "temperature = 0",
+        setup: |_| {},
+        args: &["train", "--temperature", "0"],
+    },
+    Case {
+        what: "negative learning rate",
+        setup: |_| {},
+        args: &["train", "--lr=-0.1"],
+    },
+    Case {
+        what: "NaN learning rate in a config",
+        setup: |d| write(d, "c.toml", "[train]\nlr = nan\n"),
+        args: &["train", "--config", "c.toml"],
+    },
+    Case {
+        what: "warm-up as long as training",
+        setup: |_| {},
+        args: &["train", "--epochs", "2", "--warmup-epochs", "2"],
+    },
+    Case {
+        what: "keep '!all' leaves no negatives",
+        setup: |_| {},
+        args: &["train", "--keep", "!all"],
+    },
+    Case {
+        what: "drop 'all' leaves no negatives",
+        setup: |_| {},
+        args: &["train", "--drop", "band(0,100)"],
+    },
+    Case {
+        what: "misspelt filter name",
+        setup: |_| {},
+        args: &["train", "--drop", "band(95,100) & !same_clas"],
+    },
+    Case {
+        what: "filter nested 10 000 deep (was a stack overflow)",
+        setup: |d| {
+            write(
+                d,
+                "c.toml",
+                format!("[train]\nkeep = \"{}\"\n", nested(10_000)),
+            )
+        },
+        args: &["train", "--config", "c.toml"],
+    },
+    Case {
+        what: "filter with 20 000 '!' (was a stack overflow)",
+        setup: |d| {
+            write(
+                d,
+                "c.toml",
+                format!("[train]\nkeep = \"{}all\"\n", "!".repeat(20_000)),
+            )
+        },
+        args: &["train", "--config", "c.toml"],
+    },
+    Case {
+        what: "random dataset of 40 TB",
+        setup: |_| {},
+        args: &["train", "--data", "random:1x100000x100000"],
+    },
+    Case {
+        what: "unknown dataset spec",
+        setup: |_| {},
+        args: &["train", "--data", "imagenet:/nowhere"],
+    },
+    Case {
+        what: "sweep recipe named '..'",
+        setup: |d| {
+            recipe(
+                d,
+                "r.toml",
+                "[sweep]\nname = \"..\"\n[[condition]]\nlabel = \"a\"\n",
+            )
+        },
+        args: &["sweep", "r.toml", "--list"],
+    },
+    Case {
+        what: "sweep labels that slug to the same run id",
+        setup: |d| {
+            recipe(d, "r.toml", &format!("{RECIPE_HEAD}[[condition]]\nlabel = \"drop 5%\"\n[[condition]]\nlabel = \"drop 5 %\"\n"))
+        },
+        args: &["sweep", "r.toml", "--list"],
+    },
+    Case {
+        what: "sweep with a duplicate condition label",
+        setup: |d| {
+            recipe(
+                d,
+                "r.toml",
+                &format!(
+                    "{RECIPE_HEAD}[[condition]]\nlabel = \"a\"\n[[condition]]\nlabel = \"a\"\n"
+                ),
+            )
+        },
+        args: &["sweep", "r.toml", "--list"],
+    },
+    Case {
+        what: "sweep with a duplicate seed (fake replicates)",
+        setup: |d| {
+            recipe(
+                d,
+                "r.toml",
+                "[sweep]\nname = \"t\"\nseeds = [0, 1, 0]\n[[condition]]\nlabel = \"a\"\n",
+            )
+        },
+        args: &["sweep", "r.toml", "--list"],
+    },
+    Case {
+        what: "sweep axis listing one value twice",
+        setup: |d| {
+            recipe(d, "r.toml", &format!("{RECIPE_HEAD}[axes]\ntemperature = [0.1, 0.10]\n[[condition]]\nlabel = \"a\"\n"))
+        },
+        args: &["sweep", "r.toml", "--list"],
+    },
+    Case {
+        what: "sweep --report-name with a path",
+        setup: |d| {
+            recipe(
+                d,
+                "r.toml",
+                &format!("{RECIPE_HEAD}[[condition]]\nlabel = \"a\"\n"),
+            )
+        },
+        args: &["sweep", "r.toml", "--report-name", "../x"],
+    },
+    // ---- output paths ----
+    Case {
+        what: "analyze --out . (would delete the working folder)",
+        setup: valid_dump,
+        args: &[
+            "analyze",
+            "all",
+            "--embeddings",
+            "emb.safetensors",
+            "--out",
+            ".",
+        ],
+    },
+    Case {
+        what: "analyze --out onto an unrelated folder",
+        setup: |d| {
+            valid_dump(d);
+            write(d, "notes/a.txt", "mine");
+        },
+        args: &[
+            "analyze",
+            "all",
+            "--embeddings",
+            "emb.safetensors",
+            "--out",
+            "notes",
+        ],
+    },
+    Case {
+        what: "a dump named '..safetensors' (default output reports/.)",
+        setup: |d| save(d, "..safetensors", dump(|_| {})),
+        args: &["analyze", "all", "--embeddings", "..safetensors"],
+    },
+    Case {
+        what: "dump convert onto an existing folder",
+        setup: |d| {
+            valid_dump(d);
+            write(d, "out.npz/keep.txt", "mine");
+        },
+        args: &["dump", "convert", "emb.safetensors", "out.npz"],
+    },
+    Case {
+        what: "dump convert onto a file negstudy did not write",
+        setup: |d| {
+            valid_dump(d);
+            write(d, "theirs.npz", "someone else's file");
+        },
+        args: &["dump", "convert", "emb.safetensors", "theirs.npz"],
+    },
+    Case {
+        what: "train --name escaping runs/",
+        setup: |_| {},
+        args: &["train", "--name", "../../x"],
+    },
+    Case {
+        what: "train --name absolute path",
+        setup: |_| {},
+        args: &["train", "--name", "/tmp/x"],
+    },
+    Case {
+        what: "train --name empty",
+        setup: |_| {},
+        args: &["train", "--name", ""],
+    },
+    Case {
+        what: "train into a folder negstudy did not make",
+        setup: |d| write(d, "runs/mine/notes.txt", "keep"),
+        args: &["train", "--name", "mine", "--epochs", "1"],
+    },
+    Case {
+        what: "linear-eval on a folder that is not a checkpoint",
+        setup: |d| write(d, "ck/notes.txt", "mine"),
+        args: &["linear-eval", "--checkpoint", "ck"],
+    },
+];
+
+/// Runs one case; returns (exit code, stderr) or a description of what went wrong.
+fn run_case(case: &Case) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    (case.setup)(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args(case.args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            return Err("hung (killed after 120 s)".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    let err = err.trim_end().to_string();
+    if status.code() != Some(1) {
+        return Err(format!("exit status {status:?} (expected 1): {err}"));
+    }
+    if err.contains("panicked") || !err.starts_with("error: ") {
+        return Err(format!("not one clear error: {err}"));
+    }
+    Ok(err)
+}
+
+fn section(i: usize, case: &Case, err: &str) -> String {
+    let cmd: Vec<String> = case
+        .args
+        .iter()
+        .map(|a| {
+            let a = if a.len() > 60 {
+                format!("{}…", &a[..40])
+            } else {
+                a.to_string()
+            };
+            if a.is_empty() || a.contains([' ', '!', '&', '(', '*']) {
+                format!("'{a}'")
+            } else {
+                a
+            }
+        })
+        .collect();
+    format!(
+        "### {}. {}\n\n`negstudy {}`\n\n```\n{}\n```\n",
+        i + 1,
+        case.what,
+        cmd.join(" "),
+        err
+    )
+}
+
+#[test]
+fn every_bad_input_gets_its_documented_error() {
+    let doc_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/BAD_INPUTS.md");
+    let mut failures = Vec::new();
+    let mut sections = Vec::new();
+    for (i, case) in CASES.iter().enumerate() {
+        match run_case(case) {
+            Ok(err) => sections.push(section(i, case, &err)),
+            Err(e) => failures.push(format!("case {} ({}): {e}", i + 1, case.what)),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let doc = format!(
+        "# Bad inputs and the errors negstudy prints\n\n\
+         Generated by `tests/bad_input.rs`, which runs every case below on the \
+         real binary (in an empty folder holding only the case's files) and \
+         fails unless negstudy exits with status 1 and prints exactly this \
+         error: no panic, abort, hang or partial output. {} cases.\n\n{}",
+        CASES.len(),
+        sections.join("\n")
+    );
+    if std::env::var_os("NEGSTUDY_BLESS").is_some() {
+        std::fs::create_dir_all(doc_path.parent().unwrap()).unwrap();
+        std::fs::write(&doc_path, &doc).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&doc_path).unwrap_or_default();
+    let differing: Vec<&String> = sections
+        .iter()
+        .filter(|s| !committed.contains(s.as_str()))
+        .collect();
+    assert!(
+        differing.is_empty() && committed == doc,
+        "docs/BAD_INPUTS.md does not match what negstudy prints for:\n{}\n(regenerate with NEGSTUDY_BLESS=1 after checking the messages)",
+        differing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+    );
+}
