@@ -280,3 +280,20 @@ fn failed_save_leaves_nothing_behind() {
         "no temp file left"
     );
 }
+
+/// Dumps get the permissions of any file this process creates (the user's
+/// umask), not the 0600 of a private temporary file.
+#[test]
+fn dumps_are_written_with_the_users_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let probe = dir.path().join("probe");
+    std::fs::File::create(&probe).unwrap();
+    let expected = std::fs::metadata(&probe).unwrap().permissions().mode() & 0o777;
+    for ext in ["safetensors", "npz", "parquet"] {
+        let p = dir.path().join(format!("d.{ext}"));
+        sample_dump(5, 3, true).save(&p).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, expected, "{ext}: {mode:o} vs {expected:o}");
+    }
+}

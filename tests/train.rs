@@ -416,3 +416,56 @@ fn resumed_run_reproduces_uninterrupted_losses_then_evaluates_and_embeds() {
     ]);
     assert!(report.join("index.md").exists());
 }
+
+/// A checkpoint whose files disagree — a hand-edited `state.json`, a queue
+/// of another size — is rejected on `--resume` with the reason, not trained
+/// from silently.
+#[test]
+fn inconsistent_checkpoints_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().to_str().unwrap();
+    let mut args: Vec<&str> = vec!["train", "--runs", runs, "--name", "r"];
+    args.extend_from_slice(&TINY[..TINY.len() - 1]);
+    negstudy(&[&args[..], &["--stop-after", "1"]].concat());
+    let ck = dir.path().join("r/checkpoint-0001");
+    let resume = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_negstudy"))
+            .args([&args[..], &["--resume"]].concat())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8(o.stderr).unwrap()
+    };
+    let state = std::fs::read_to_string(ck.join("state.json")).unwrap();
+    std::fs::write(
+        ck.join("state.json"),
+        state.replace("\"epoch\": 1", "\"epoch\": 7"),
+    )
+    .unwrap();
+    let err = resume();
+    assert!(
+        err.contains("inconsistent checkpoint") && err.contains("epoch 7 of 3"),
+        "{err}"
+    );
+    std::fs::write(ck.join("state.json"), &state).unwrap();
+    // The queue of another run (K = 32 instead of 64).
+    let other = dir.path().join("other");
+    let mut small: Vec<&str> = vec!["train", "--runs", runs, "--name", "other"];
+    small.extend(
+        TINY[..TINY.len() - 1]
+            .iter()
+            .map(|&a| if a == "64" { "32" } else { a }),
+    );
+    small.extend(["--stop-after", "1"]);
+    negstudy(&small);
+    std::fs::copy(
+        other.join("checkpoint-0001/queue.safetensors"),
+        ck.join("queue.safetensors"),
+    )
+    .unwrap();
+    let err = resume();
+    assert!(
+        err.contains("the queue holds 32 negatives but config.toml says queue_size = 64"),
+        "{err}"
+    );
+}

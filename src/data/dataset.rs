@@ -243,7 +243,7 @@ pub fn cifar_records(
         bail!("{name}: CIFAR records need at least one label byte");
     }
     let rec = label_bytes + 3072;
-    if bytes.is_empty() || bytes.len() % rec != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(rec) {
         bail!(
             "{name}: {} bytes is not a whole number of {rec}-byte CIFAR records (truncated?)",
             bytes.len()

@@ -18,7 +18,7 @@
 
 mod numpy;
 mod parquet;
-mod safetensors_io;
+pub(crate) mod safetensors_io;
 
 use crate::atomic;
 use anyhow::{bail, Context, Result};
@@ -432,7 +432,7 @@ pub(crate) fn floats_from_le(bytes: &[u8], elem: Elem, what: &str) -> Result<Vec
         bail!("'{what}' has integer type {elem:?}; expected a floating-point tensor");
     }
     let sz = elem.size();
-    if bytes.len() % sz != 0 {
+    if !bytes.len().is_multiple_of(sz) {
         bail!(
             "'{what}' holds {} bytes, not a whole number of {elem:?} values",
             bytes.len()
@@ -457,7 +457,7 @@ pub(crate) fn ints_from_le(bytes: &[u8], elem: Elem, what: &str) -> Result<Vec<i
         bail!("'{what}' has floating-point type {elem:?}; expected integers");
     }
     let sz = elem.size();
-    if bytes.len() % sz != 0 {
+    if !bytes.len().is_multiple_of(sz) {
         bail!(
             "'{what}' holds {} bytes, not a whole number of {elem:?} values",
             bytes.len()

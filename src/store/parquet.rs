@@ -6,7 +6,10 @@ use super::{Dump, DumpMeta, Matrix, RawDump};
 use anyhow::{bail, Context, Result};
 use polars::io::parquet::write::KeyValueMetadata;
 use polars::prelude::*;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 
 /// Flattens a list/array column of equal-length float rows into a matrix.
 fn matrix(df: &DataFrame, name: &str) -> Result<Option<Matrix>> {
@@ -68,8 +71,45 @@ fn ints(df: &DataFrame, name: &str) -> Result<Option<Vec<i64>>> {
     Ok(Some(v.i64()?.into_no_null_iter().collect()))
 }
 
+/// Panics of the parquet reader are silenced while this is above zero.
+static QUIET_PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `read` and turns a panic into an error. polars' parquet reader
+/// panics on some malformed files instead of returning an error (fuzzing
+/// found thrift fields out of range, list lengths that disagree with their
+/// values, bitmap offsets past the end; `fuzz/`), and a negstudy user must
+/// get one clear error, not a panic. While the reader runs, panics are not
+/// printed by the default hook (its message becomes part of the error); a
+/// panic anywhere else in that window still unwinds as usual.
+fn without_panics<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET_PANICS.load(Ordering::SeqCst) == 0 {
+                previous(info);
+            }
+        }));
+    });
+    QUIET_PANICS.fetch_add(1, Ordering::SeqCst);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(read));
+    QUIET_PANICS.fetch_sub(1, Ordering::SeqCst);
+    result.unwrap_or_else(|payload| {
+        let why = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        bail!("not a valid parquet file (truncated or corrupt?): the parquet reader failed: {why}")
+    })
+}
+
 pub(super) fn read(path: &Path) -> Result<RawDump> {
     let file = crate::input_file::open(path)?;
+    without_panics(|| read_file(file))
+}
+
+fn read_file(file: std::fs::File) -> Result<RawDump> {
     let mut reader = ParquetReader::new(file);
     let kv: Vec<(String, String)> = reader
         .get_metadata()

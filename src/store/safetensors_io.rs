@@ -119,6 +119,23 @@ pub(super) fn write(d: &Dump, path: &Path) -> Result<()> {
         ));
     }
     let meta: HashMap<String, String> = d.meta.for_writing().to_string_map()?.into_iter().collect();
+    serialize_to_file(tensors, meta, path)
+}
+
+/// `safetensors::serialize_to_file`, but the file gets the permissions of
+/// any file this process creates (the user's umask): the crate writes
+/// through a private temporary file (mode 0600) that it renames into place.
+pub(crate) fn serialize_to_file(
+    tensors: Vec<(&str, TensorView)>,
+    meta: HashMap<String, String>,
+    path: &Path,
+) -> Result<()> {
+    std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let permissions = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .permissions();
     safetensors::serialize_to_file(tensors, Some(meta), path)
-        .map_err(|e| anyhow::anyhow!("serialising: {e:?}"))
+        .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
+    std::fs::set_permissions(path, permissions)
+        .with_context(|| format!("setting the permissions of {}", path.display()))
 }

@@ -130,8 +130,8 @@ fn save_queue(q: &Queue, path: &Path) -> Result<()> {
     ]
     .into_iter()
     .collect();
-    safetensors::serialize_to_file(tensors, Some(meta), path)
-        .map_err(|e| anyhow::anyhow!("writing queue: {e:?}"))
+    crate::store::safetensors_io::serialize_to_file(tensors, meta, path)
+        .context("writing the queue")
 }
 
 fn load_queue(path: &Path, device: &Device) -> Result<Queue> {

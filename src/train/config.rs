@@ -156,7 +156,7 @@ impl TrainConfig {
                 self.batch_size
             );
         }
-        if self.batch_size % self.shuffle_bn_splits != 0 {
+        if !self.batch_size.is_multiple_of(self.shuffle_bn_splits) {
             bail!(
                 "batch_size ({}) must be a multiple of shuffle_bn_splits ({})",
                 self.batch_size,

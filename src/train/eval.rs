@@ -324,7 +324,11 @@ mod tests {
         let mk = |n: usize, off: usize| {
             let x: Vec<f32> = (0..n)
                 .flat_map(|i| {
-                    let s = if (i + off) % 2 == 0 { 1.0 } else { -1.0 };
+                    let s = if (i + off).is_multiple_of(2) {
+                        1.0
+                    } else {
+                        -1.0
+                    };
                     [s * (1.0 + (i % 7) as f32 * 0.1), (i % 5) as f32 * 0.3]
                 })
                 .collect();

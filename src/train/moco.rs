@@ -77,8 +77,14 @@ impl Queue {
         let b = labels.len().min(total);
         let device = self.keys.device();
         let keep = total - b;
-        let old = self.keys.clone().narrow(0, 0, keep);
-        self.keys = Tensor::cat(vec![keys.narrow(0, 0, b).detach(), old], 0);
+        let new = keys.narrow(0, 0, b).detach();
+        // A queue exactly one batch long keeps nothing of the old keys
+        // (burn cannot narrow to length 0).
+        self.keys = if keep == 0 {
+            new
+        } else {
+            Tensor::cat(vec![new, self.keys.clone().narrow(0, 0, keep)], 0)
+        };
         let mut host: Vec<i64> = labels[..b].to_vec();
         host.extend_from_slice(&self.host_labels[..keep]);
         self.labels = Tensor::from_data(TensorData::new(host.clone(), [total]), &device);

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS of wall time, JOBS at once, and prints a
+# table: CPU-minutes (user + system), executions, coverage, crashes. Crashes,
+# out-of-memory and time-outs are recorded (fuzz/artifacts/<target>/) and the
+# run goes on. Usage: bash fuzz/run_all.sh [SECONDS] [JOBS] [TARGET...]
+set -euo pipefail
+secs=${1:-600}; jobs=${2:-2}; shift $(( $# > 2 ? 2 : $# ))
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry hierarchy_xml wndb pairs toml_config filter_expr checkpoint)
+mkdir -p fuzz/logs
+run_one() {
+  t=$1; secs=$2
+  mkdir -p "fuzz/artifacts/$t"
+  /usr/bin/time -f "cpu_seconds %U %S" -o "fuzz/logs/$t.time" \
+    cargo +nightly fuzz run "$t" -O -a -s none -- \
+      -max_total_time="$secs" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+      -rss_limit_mb=3072 -timeout=30 -print_final_stats=1 \
+      > "fuzz/logs/$t.log" 2>&1 || true
+}
+export -f run_one
+printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c "run_one {} $secs"
+printf '| target | CPU-minutes | executions | coverage (edges) | crashes / OOM / time-outs |\n|---|---|---|---|---|\n'
+for t in "${targets[@]}"; do
+  cpu=$(awk '/cpu_seconds/ {printf "%.1f", ($2 + $3) / 60}' "fuzz/logs/$t.time")
+  last=$(grep -E '^#[0-9]+' "fuzz/logs/$t.log" | tail -1)
+  execs=$(sed -E 's/^#([0-9]+).*/\1/' <<<"$last")
+  cov=$(sed -nE 's/.*cov: ([0-9]+).*/\1/p' <<<"$last")
+  fails=$(sed -nE 's/.*oom\/timeout\/crash: ([0-9]+)\/([0-9]+)\/([0-9]+).*/\3 \/ \1 \/ \2/p' <<<"$last")
+  printf '| %s | %s | %s | %s | %s |\n' "$t" "$cpu" "$execs" "$cov" "${fails:-0 / 0 / 0}"
+done

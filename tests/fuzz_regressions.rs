@@ -1,0 +1,41 @@
+//! Every input with which fuzzing (`fuzz/`) made a loader crash, kept as a
+//! regression: `tests/data/fuzz/<target>/` holds one file per distinct
+//! crash site, and each must now be rejected with an error, not a panic.
+//! CI runs these, not the fuzzer.
+
+use negstudy::store::{Dump, LoadOptions};
+use std::path::{Path, PathBuf};
+
+fn cases(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz")
+        .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{}: no regression inputs", dir.display());
+    files
+}
+
+/// polars' parquet reader panicked on these (thrift fields out of range,
+/// list lengths that disagree with their values, slice and bitmap bounds,
+/// `unreachable!`; some only with debug assertions, as the fuzzer builds);
+/// the dump loader must turn each into one error that names the file.
+#[test]
+fn parquet_reader_panics_become_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in cases("dump_parquet") {
+        let path = dir.path().join("dump.parquet");
+        std::fs::copy(&case, &path).unwrap();
+        let err = Dump::load(&path, LoadOptions { normalize: true })
+            .expect_err(&format!("{} loaded", case.display()));
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("dump.parquet") && msg.contains("parquet"),
+            "{}: {msg}",
+            case.display()
+        );
+    }
+}
