@@ -11,9 +11,12 @@ use crate::data::classes;
 use crate::hierarchy::Hierarchy;
 use crate::rng::{self, gaussian, Purpose};
 use crate::store::{Dump, DumpMeta, Matrix};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use rand::Rng as _;
 use std::collections::BTreeMap;
+
+/// Most values (rows × dim) a synthetic dump may hold.
+const MAX_VALUES: usize = 1 << 30;
 
 fn normalise(v: &mut [f64]) {
     let n = v.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -23,6 +26,12 @@ fn normalise(v: &mut [f64]) {
 /// `rows` rows of dimension `dim`; `noise` is the noise norm relative to a
 /// unit centroid (≈1 gives overlapping classes, like real embeddings).
 pub fn fashion_mnist_like(rows: usize, dim: usize, noise: f64, seed: u64) -> Result<Dump> {
+    if rows == 0 || dim == 0 || rows.checked_mul(dim).is_none_or(|n| n > MAX_VALUES) {
+        bail!("--rows {rows} × --dim {dim}: both must be positive and their product at most {MAX_VALUES} (4 GiB of f32)");
+    }
+    if !(noise.is_finite() && noise >= 0.0) {
+        bail!("--noise {noise}: must be a finite number ≥ 0");
+    }
     let (names, wnids) = classes::fashion_mnist();
     let h = Hierarchy::bundled();
     let mut rng = rng::stream(seed, Purpose::Synthetic, 0);

@@ -167,7 +167,8 @@ pub struct EvalArgs {
     /// Also probe raw pixels and a randomly initialised network of the same architecture.
     #[arg(long)]
     pub baselines: bool,
-    #[arg(long, default_value_t = 60)]
+    /// Epochs of the linear probe (1–10 000).
+    #[arg(long, default_value_t = 60, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     pub probe_epochs: usize,
     /// Output (default: eval.json in the run folder).
     #[arg(long, value_name = "FILE")]
