@@ -2,6 +2,7 @@
 //! image folders (small files written here), and bad specs.
 
 use negstudy::data::dataset::{self, bundled_split};
+use sha2::Digest;
 use std::path::Path;
 
 #[test]
@@ -29,6 +30,24 @@ fn bundled_split_is_stratified_disjoint_and_fixed() {
     assert_eq!(
         again.test.source_index, ds.test.source_index,
         "the split is fixed"
+    );
+    // Exactly the split every committed result used. The digest was derived
+    // independently of this crate: a Python transcription of the documented
+    // definition (per class, SplitMix64 from state 0x5EED + class, Lemire's
+    // bounded draw, forward Fisher–Yates over the class's indices in file
+    // order, first 4/5 to train) applied to the bundled label file, then
+    // SHA-256 of the sorted held-out indices joined by commas.
+    let mut test = ds.test.source_index.clone();
+    test.sort_unstable();
+    assert_eq!(&test[..10], &[1, 7, 14, 22, 27, 35, 36, 38, 40, 45]);
+    let joined: Vec<String> = test.iter().map(|i| i.to_string()).collect();
+    let digest: String = sha2::Sha256::digest(joined.join(",").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        digest,
+        "85c90771399bbc0548120a1f0d514ae9452457ccb7fc4f0ccc286d71b646fdc5"
     );
     assert_eq!(ds.classes[9], "Ankle boot");
     assert_eq!(ds.wnids.as_ref().unwrap()[9], "n02872752");

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::negstudy;
+use common::{negstudy, TINY_TRAIN};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_negstudy"));
@@ -43,24 +43,6 @@ fn hidden_entries(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-const TINY: [&str; 15] = [
-    "--data",
-    "bundled:fashion-mnist-test",
-    "--train-limit",
-    "256",
-    "--batch-size",
-    "32",
-    "--queue-size",
-    "64",
-    "--epochs",
-    "4",
-    "--log-every",
-    "1",
-    "--shuffle-bn-splits",
-    "2",
-    "--quiet",
-];
-
 fn losses(run: &Path) -> String {
     std::fs::read_to_string(run.join("train_log.csv"))
         .unwrap()
@@ -78,7 +60,11 @@ fn kill_9_during_training_then_resume_is_bit_identical() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().to_str().unwrap();
     let args = |name: &'static str| -> Vec<&str> {
-        [&["train", "--runs", runs, "--name", name][..], &TINY[..]].concat()
+        [
+            &["train", "--runs", runs, "--name", name][..],
+            &TINY_TRAIN[..],
+        ]
+        .concat()
     };
     negstudy(&args("whole"));
     let part = dir.path().join("part");

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::negstudy;
+use common::{negstudy, TINY_TRAIN};
 
 fn t2(v: Vec<f32>, shape: [usize; 2], d: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(v, shape), d)
@@ -242,25 +242,6 @@ fn losses(run: &Path) -> Vec<String> {
         .collect()
 }
 
-const TINY: [&str; 16] = [
-    "--data",
-    "bundled:fashion-mnist-test",
-    "--train-limit",
-    "256",
-    "--batch-size",
-    "32",
-    "--queue-size",
-    "64",
-    "--epochs",
-    "3",
-    "--log-every",
-    "1",
-    "--shuffle-bn-splits",
-    "2",
-    "--quiet",
-    "--drop",
-];
-
 /// Bands with shared edges partition the negatives, so keeping `band(0,95)`
 /// selects exactly the negatives that dropping `band(95,100)` leaves: the
 /// two runs must train identically (same seed, CPU, deterministic), while
@@ -270,7 +251,7 @@ const TINY: [&str; 16] = [
 fn keeping_a_band_trains_like_dropping_its_complement() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().to_str().unwrap();
-    let tiny_without_filter = &TINY[..TINY.len() - 1];
+    let tiny_without_filter = &TINY_TRAIN[..];
     let train = |name: &str, filter: &[&str]| {
         negstudy(
             &[
@@ -296,8 +277,8 @@ fn resumed_run_reproduces_uninterrupted_losses_then_evaluates_and_embeds() {
     let runs = dir.path().to_str().unwrap();
     let filter = "band(99,100) & same_class";
     let mut base: Vec<&str> = vec!["train", "--runs", runs];
-    base.extend_from_slice(&TINY);
-    base.push(filter);
+    base.extend_from_slice(&TINY_TRAIN);
+    base.extend(["--drop", filter]);
     let mut whole = base.clone();
     whole.extend(["--name", "whole"]);
     negstudy(&whole);
@@ -425,7 +406,7 @@ fn inconsistent_checkpoints_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().to_str().unwrap();
     let mut args: Vec<&str> = vec!["train", "--runs", runs, "--name", "r"];
-    args.extend_from_slice(&TINY[..TINY.len() - 1]);
+    args.extend_from_slice(&TINY_TRAIN);
     negstudy(&[&args[..], &["--stop-after", "1"]].concat());
     let ck = dir.path().join("r/checkpoint-0001");
     let resume = || {
@@ -451,11 +432,7 @@ fn inconsistent_checkpoints_are_rejected() {
     // The queue of another run (K = 32 instead of 64).
     let other = dir.path().join("other");
     let mut small: Vec<&str> = vec!["train", "--runs", runs, "--name", "other"];
-    small.extend(
-        TINY[..TINY.len() - 1]
-            .iter()
-            .map(|&a| if a == "64" { "32" } else { a }),
-    );
+    small.extend(TINY_TRAIN.iter().map(|&a| if a == "64" { "32" } else { a }));
     small.extend(["--stop-after", "1"]);
     negstudy(&small);
     std::fs::copy(

@@ -16,3 +16,24 @@ pub fn negstudy(args: &[&str]) -> String {
     );
     String::from_utf8(o.stdout).unwrap()
 }
+
+/// `negstudy train` flags for a tiny run (256 bundled images, batch 32,
+/// K = 64, 3 epochs of 8 steps, a log row per step): seconds on a CPU.
+#[allow(dead_code)]
+pub const TINY_TRAIN: [&str; 15] = [
+    "--data",
+    "bundled:fashion-mnist-test",
+    "--train-limit",
+    "256",
+    "--batch-size",
+    "32",
+    "--queue-size",
+    "64",
+    "--epochs",
+    "3",
+    "--log-every",
+    "1",
+    "--shuffle-bn-splits",
+    "2",
+    "--quiet",
+];
