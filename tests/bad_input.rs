@@ -177,6 +177,15 @@ const CASES: &[Case] = &[
         args: &["dump", "info", "bad.parquet"],
     },
     Case {
+        what: "parquet data page claiming 2^64 values (polars would abort allocating them)",
+        setup: |d| {
+            let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data/fuzz/dump_parquet/oom-131bfac389ad3df43163a75a1272df8102c8d5e2");
+            std::fs::copy(src, d.join("oom.parquet")).unwrap();
+        },
+        args: &["dump", "info", "oom.parquet"],
+    },
+    Case {
         what: "parquet label ≥ 2^63 stored as u64",
         setup: |d| {
             use polars::prelude::*;

@@ -22,7 +22,10 @@ fn cases(target: &str) -> Vec<PathBuf> {
 /// polars' parquet reader panicked on these (thrift fields out of range,
 /// list lengths that disagree with their values, slice and bitmap bounds,
 /// `unreachable!`; some only with debug assertions, as the fuzzer builds);
-/// the dump loader must turn each into one error that names the file.
+/// the dump loader must turn each into one error that names the file. The
+/// `oom-*` file declares a data page of 2⁶⁴ − 8 values, for which polars
+/// requested 2⁶¹ bytes and the process aborted: now refused before polars
+/// reads it.
 #[test]
 fn parquet_reader_panics_become_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -35,6 +38,22 @@ fn parquet_reader_panics_become_errors() {
         assert!(
             msg.contains("dump.parquet") && msg.contains("parquet"),
             "{}: {msg}",
+            case.display()
+        );
+    }
+}
+
+/// An `.npy` header whose dtype starts with a multi-byte character: the
+/// loader split the descriptor at byte 1, inside the character, and panicked.
+#[test]
+fn npy_dtype_with_a_multibyte_character_is_an_error() {
+    for case in cases("dump_npy") {
+        let z = case.join("z.npy");
+        let err = Dump::load(&z, LoadOptions { normalize: true })
+            .expect_err(&format!("{} loaded", case.display()));
+        assert!(
+            format!("{err:#}").contains("unsupported dtype descriptor"),
+            "{}: {err:#}",
             case.display()
         );
     }

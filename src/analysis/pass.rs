@@ -408,10 +408,17 @@ pub fn run(
         let rows = block.min(q.rows - start);
         let s = &mut scores[..rows * m];
         // S = Q[start..start+rows] · Nᵀ (row-major, d-dimensional dot products).
+        // Checked, not assumed: `Matrix` fields are public, and sgemm reads
+        // through raw pointers.
+        assert!(
+            q.cols == d && q.data.len() >= (start + rows) * d && n.data.len() >= m * d,
+            "similarity pass: matrices smaller than their shapes"
+        );
         unsafe {
             // SAFETY: the strides describe exactly the slices passed: A is
             // rows×d row-major, B = Nᵀ is d×m read from N (m×d row-major),
-            // C is rows×m row-major; all lengths were checked above.
+            // C is rows×m row-major; their lengths are asserted just above
+            // and `s` was sliced to rows×m.
             matrixmultiply::sgemm(
                 rows,
                 d,

@@ -24,11 +24,14 @@ struct Array {
 }
 
 fn parse_descr(descr: &str) -> Result<Kind> {
-    let (order, rest) = descr.split_at(1.min(descr.len()));
-    let big_endian = order == ">";
-    if !matches!(order, "<" | ">" | "|" | "=") {
+    // The byte-order mark is one ASCII character; anything else (including a
+    // multi-byte character, which a byte split would cut) is unsupported.
+    let order = descr.chars().next().filter(|c| "<>|=".contains(*c));
+    let Some(order) = order else {
         bail!("unsupported dtype descriptor '{descr}'");
-    }
+    };
+    let rest = &descr[1..];
+    let big_endian = order == '>';
     let kind = match rest {
         "f2" => Kind::Num(Elem::F16),
         "f4" => Kind::Num(Elem::F32),

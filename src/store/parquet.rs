@@ -105,11 +105,76 @@ fn without_panics<T>(read: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 pub(super) fn read(path: &Path) -> Result<RawDump> {
-    let file = crate::input_file::open(path)?;
-    without_panics(|| read_file(file))
+    let bytes = crate::input_file::read(path)?;
+    without_panics(|| check_declared_sizes(&bytes))?;
+    without_panics(|| read_file(std::io::Cursor::new(bytes)))
 }
 
-fn read_file(file: std::fs::File) -> Result<RawDump> {
+/// Counts and sizes a file may declare: 64 per byte of file (real embeddings
+/// barely compress, so a legitimate dump is far below this).
+fn declared_limit(file_bytes: usize) -> usize {
+    file_bytes.saturating_mul(64).saturating_add(4096)
+}
+
+/// polars' reader trusts the counts and sizes in a file's headers and
+/// reserves memory for them before decoding; a corrupt header (fuzzing found
+/// data pages claiming 2⁵⁸ values) makes it request exabytes, and a failed
+/// allocation aborts the process — it cannot be caught like a panic. So the
+/// row counts, column chunk sizes and every data page header are checked
+/// first against what the file's size can justify ([`declared_limit`]).
+fn check_declared_sizes(bytes: &[u8]) -> Result<()> {
+    use polars_parquet::parquet::page::CompressedPage;
+    use polars_parquet::parquet::read::{get_page_iterator, read_metadata};
+    let limit = declared_limit(bytes.len());
+    let buffer = polars_buffer::Buffer::from(bytes.to_vec());
+    let bad = |what: &str, n: i128| -> Result<()> {
+        if n < 0 || n > limit as i128 {
+            bail!("not a valid parquet file (truncated or corrupt?): {what} {n} is more than a {}-byte file can hold", bytes.len());
+        }
+        Ok(())
+    };
+    let meta = read_metadata(&mut std::io::Cursor::new(buffer.clone()))
+        .map_err(|e| anyhow::anyhow!("not a valid parquet file (truncated or corrupt?): {e}"))?;
+    bad("the file declares rows:", meta.num_rows as i128)?;
+    for rg in &meta.row_groups {
+        bad("a row group declares rows:", rg.num_rows() as i128)?;
+        for chunk in rg.parquet_columns() {
+            bad(
+                "a column chunk declares values:",
+                chunk.num_values() as i128,
+            )?;
+            bad(
+                "a column chunk declares bytes:",
+                chunk.uncompressed_size() as i128,
+            )?;
+            let pages = get_page_iterator(
+                chunk,
+                std::io::Cursor::new(buffer.clone()),
+                Vec::new(),
+                bytes.len(),
+            )
+            .map_err(|e| {
+                anyhow::anyhow!("not a valid parquet file (truncated or corrupt?): {e}")
+            })?;
+            for page in pages {
+                let page = page.map_err(|e| {
+                    anyhow::anyhow!("not a valid parquet file (truncated or corrupt?): {e}")
+                })?;
+                if let CompressedPage::Data(p) = page {
+                    bad("a data page declares values:", p.num_values() as i128)?;
+                    bad("a data page declares bytes:", p.uncompressed_size() as i128)?;
+                    bad(
+                        "a data page declares rows:",
+                        p.num_rows().unwrap_or(0) as i128,
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_file(file: std::io::Cursor<Vec<u8>>) -> Result<RawDump> {
     let mut reader = ParquetReader::new(file);
     let kv: Vec<(String, String)> = reader
         .get_metadata()

@@ -149,8 +149,14 @@ fn logits(x: &[f32], rows: usize, d: usize, w: &[f32], b: &[f32], c: usize) -> V
     for r in 0..rows {
         out[r * c..(r + 1) * c].copy_from_slice(b);
     }
+    // Checked, not assumed: sgemm reads and writes through raw pointers.
+    assert!(
+        x.len() >= rows * d && w.len() >= d * c && b.len() == c,
+        "logits: buffers too small for {rows}×{d} · {d}×{c}"
+    );
     unsafe {
-        // SAFETY: x is rows×d, w is d×c, out is rows×c, all row-major and sized so.
+        // SAFETY: x holds rows×d, w d×c and out rows×c values (asserted and
+        // allocated above), all row-major with the strides given.
         matrixmultiply::sgemm(
             rows,
             d,
@@ -220,8 +226,10 @@ pub fn linear_probe(
             }
             // dW = Xᵀ G + wd·W
             let mut gw = vec![0f32; d * c];
+            assert!(xb.len() >= rows * d && g.len() >= rows * c);
             unsafe {
-                // SAFETY: xb is rows×d (read transposed as d×rows), g is rows×c, gw is d×c.
+                // SAFETY: xb holds rows×d values (read transposed as d×rows),
+                // g rows×c and gw d×c (asserted and allocated just above).
                 matrixmultiply::sgemm(
                     d,
                     rows,
