@@ -8,16 +8,21 @@ secs=${1:-600}; jobs=${2:-2}; shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry hierarchy_xml wndb pairs toml_config filter_expr checkpoint)
 mkdir -p fuzz/logs
+# Build once, then run the binaries: a source edit during the campaign does
+# not trigger a rebuild whose CPU time would be counted as fuzzing.
+(cd fuzz && cargo +nightly fuzz build -O -a -s none)
+bin_dir=fuzz/target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release
 run_one() {
   t=$1; secs=$2
-  mkdir -p "fuzz/artifacts/$t"
+  mkdir -p "fuzz/artifacts/$t" "fuzz/corpus/$t"
   /usr/bin/time -f "cpu_seconds %U %S" -o "fuzz/logs/$t.time" \
-    cargo +nightly fuzz run "$t" -O -a -s none -- \
+    "$bin_dir/$t" "fuzz/corpus/$t" -artifact_prefix="fuzz/artifacts/$t/" \
       -max_total_time="$secs" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
       -rss_limit_mb=3072 -timeout=30 -print_final_stats=1 \
       > "fuzz/logs/$t.log" 2>&1 || true
 }
 export -f run_one
+export bin_dir
 printf '%s\n' "${targets[@]}" | xargs -P "$jobs" -I{} bash -c "run_one {} $secs"
 printf '| target | CPU-minutes | executions | coverage (edges) | crashes / OOM / time-outs |\n|---|---|---|---|---|\n'
 for t in "${targets[@]}"; do

@@ -228,3 +228,41 @@ fn a_full_disk_leaves_no_partial_file_and_names_the_path() {
         hidden_entries(dir.path())
     );
 }
+
+/// Two `train` processes with the same name: the second is refused with the
+/// first one's pid while the first trains; once the first is killed, its
+/// stale lock is taken over.
+#[test]
+fn a_second_trainer_of_the_same_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().to_str().unwrap();
+    // 30 epochs: long enough to still be training when the second one asks.
+    let long: Vec<&str> = TINY_TRAIN
+        .iter()
+        .map(|&a| if a == "3" { "30" } else { a })
+        .collect();
+    let args: Vec<&str> = [&["train", "--runs", runs, "--name", "r"][..], &long[..]].concat();
+    let mut first = bin().args(&args).spawn().unwrap();
+    let run = dir.path().join("r");
+    let pid = first.id().to_string();
+    let locked = wait_for(Duration::from_secs(60), || {
+        std::fs::read_to_string(run.join("negstudy.lock")).is_ok_and(|t| t.trim() == pid)
+    });
+    assert!(locked, "the first trainer never wrote its lock");
+    let second = Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first run ended too soon for this test"
+    );
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is being trained by another negstudy process") && err.contains(&pid),
+        "{err}"
+    );
+    kill9(&mut first);
+    negstudy::train::run_lock::RunLock::acquire(&run).expect("a dead process's lock is taken over");
+}
