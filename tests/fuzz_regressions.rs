@@ -58,3 +58,35 @@ fn npy_dtype_with_a_multibyte_character_is_an_error() {
         );
     }
 }
+
+/// A checkpoint whose queue labels lie outside the backend's integer type
+/// (2⁵⁸ + 2, and a large negative value): burn aborted converting them to a
+/// device tensor. Each folder holds the fuzzer's `config.toml`, `state.json`
+/// and `queue.safetensors`; loading must fail naming the queue file.
+#[test]
+fn checkpoint_queue_labels_out_of_range_are_an_error() {
+    use negstudy::train::{checkpoint::Checkpoint, config::TrainConfig, trainer};
+    let device = trainer::device("cpu").unwrap();
+    let model = TrainConfig {
+        queue_size: 64,
+        ..TrainConfig::default()
+    }
+    .model(1);
+    let dir = tempfile::tempdir().unwrap();
+    for case in cases("checkpoint") {
+        let ck = dir.path().join("checkpoint-0001");
+        std::fs::create_dir_all(&ck).unwrap();
+        for f in ["config.toml", "state.json", "queue.safetensors"] {
+            std::fs::copy(case.join(f), ck.join(f)).unwrap();
+        }
+        let err = match Checkpoint::load(&ck, &model, &device) {
+            Ok(_) => panic!("{} loaded", case.display()),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(
+            err.contains("queue.safetensors") && err.contains("is not a class index"),
+            "{}: {err}",
+            case.display()
+        );
+    }
+}

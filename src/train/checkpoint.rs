@@ -190,9 +190,22 @@ fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
             i % d.max(1)
         );
     }
+    // Labels become a device tensor of the backend's integer type (i32 on
+    // the CPU): a value outside it would abort the conversion.
+    let labels = i64s("labels")?;
+    if let Some((row, v)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, &v)| !(-1..=i64::from(i32::MAX)).contains(&v))
+    {
+        bail!(
+            "{}: label {v} at row {row} is not a class index (−1 marks an initial random key; classes are 0 to 2³¹−1)",
+            path.display()
+        );
+    }
     Ok(Queue::from_parts(
         f32s,
-        i64s("labels")?,
+        labels,
         i64s("enqueued_at")?,
         size,
         extra,
