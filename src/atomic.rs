@@ -21,12 +21,14 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// What an output is, which decides whether an existing path may be replaced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub enum Kind {
     /// A report bundle: a folder whose `manifest.json` names a negstudy version.
     Bundle,
-    /// An embedding dump whose metadata says negstudy wrote it.
-    Dump,
+    /// An embedding dump; the function (the dump reader's) says whether its
+    /// metadata shows that negstudy wrote it. Passed in so that this module,
+    /// below every writer, reads no format.
+    Dump(fn(&Path) -> bool),
     /// ImageNet-structure XML written by `hierarchy build`.
     HierarchyXml,
     /// A JSON report (e.g. `eval.json`) with a top-level `negstudy_version`.
@@ -42,7 +44,7 @@ impl Kind {
     fn describe(self) -> &'static str {
         match self {
             Kind::Bundle => "a negstudy report bundle (a folder with negstudy's manifest.json)",
-            Kind::Dump => "an embedding dump written by negstudy",
+            Kind::Dump(_) => "an embedding dump written by negstudy",
             Kind::HierarchyXml => "a hierarchy XML written by negstudy hierarchy build",
             Kind::Json => "a JSON report written by negstudy",
             Kind::Checkpoint => "a negstudy checkpoint (a folder with negstudy's state.json)",
@@ -75,7 +77,7 @@ pub fn is_ours(path: &Path, kind: Kind) -> bool {
         Kind::Bundle => meta.is_dir() && json_with_version(&path.join("manifest.json")),
         Kind::Checkpoint => meta.is_dir() && json_with_version(&path.join("state.json")),
         Kind::Json => json_with_version(path),
-        Kind::Dump => meta.is_file() && crate::store::written_by_negstudy(path),
+        Kind::Dump(written_by_negstudy) => meta.is_file() && written_by_negstudy(path),
         Kind::HierarchyXml => {
             use std::io::Read;
             let mut head = Vec::new();

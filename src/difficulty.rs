@@ -1,4 +1,4 @@
-//! The one definition of negative difficulty, ranks and bands (DESIGN §2).
+//! The one definition of negative difficulty, ranks and bands (docs/DESIGN.md §2).
 //!
 //! Both the trainer and the analyses select negatives through this module, so
 //! that "hardest 5 %" means the same set everywhere:
@@ -743,6 +743,29 @@ const EVERYTHING: BandThresholds = BandThresholds {
     lower: None,
     upper: None,
 };
+
+/// Which negatives a query uses: all, only a set, or all but a set
+/// (a run's `keep` / `drop`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Filter {
+    /// Use every negative (the baseline).
+    None,
+    /// Use only the negatives in the set.
+    Keep(NegativeSet),
+    /// Use every negative except those in the set.
+    Drop(NegativeSet),
+}
+
+impl Filter {
+    /// The negatives to drop, as an expression (None: drop nothing).
+    pub fn drop_set(&self) -> Option<NegativeSet> {
+        match self {
+            Filter::None => None,
+            Filter::Keep(e) => Some(NegativeSet::Not(Box::new(e.clone()))),
+            Filter::Drop(e) => Some(e.clone()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

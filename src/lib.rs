@@ -1,13 +1,26 @@
 //! negstudy: study the negatives of contrastive instance discrimination.
 //!
-//! The library holds everything; `main.rs` only parses arguments. Modules:
-//! * [`difficulty`] — the one definition of difficulty, ranks, bands and
-//!   negative-set expressions, shared by trainer and analyses;
+//! The library holds everything; `main.rs` only parses arguments. The data
+//! flow and the contracts are in `docs/DESIGN.md`. Modules, from the bottom
+//! layer up (a module uses only its own layer or those below):
+//! * [`rng`] — every random draw: ChaCha8 streams keyed by seed, purpose, id;
+//! * [`stats`] — t-tests, KS, mean ± std, p-value formatting (match scipy);
+//! * [`table`] — tidy tables: named, typed columns;
+//! * [`atomic`] — outputs written aside and renamed; only our artifacts replaced;
+//! * [`input_file`] — opening inputs (regular files only);
+//! * [`difficulty`] — the one definition of difficulty, ranks, bands,
+//!   negative-set expressions and filters, shared by trainer and analyses;
 //! * [`store`] — embedding dumps (safetensors, npy/npz, parquet);
 //! * [`hierarchy`] — WordNet / ImageNet hierarchies: depth, LCA, paths;
-//! * [`stats`] — t-tests, KS, summaries matching scipy;
+//! * [`data`] — datasets (IDX, CIFAR, image folders, bundled) and augmentations;
+//! * [`model`] — ResNet encoders and the MLP head (burn);
+//! * [`synthetic`] — synthetic dumps with known structure, for tests and demos;
+//! * [`train`] — MoCo v2: config, queue and loss, filters, the trainer,
+//!   checkpoints, the training log, run locks, probe and kNN;
 //! * [`analysis`] — the paper's Section 4 analyses over embeddings;
 //! * [`report`] — report bundles: CSV, PNG, index.md, manifests;
+//! * [`pipeline`] — typed stages: evaluate, embed, analyze;
+//! * [`sweep`] — recipes → many runs → the paper's tables and figures;
 //! * [`commands`] — one entry function per CLI command.
 
 pub mod analysis;
@@ -18,6 +31,7 @@ pub mod difficulty;
 pub mod hierarchy;
 pub mod input_file;
 pub mod model;
+pub mod pipeline;
 pub mod report;
 pub mod rng;
 pub mod stats;

@@ -628,6 +628,46 @@ fn kolmogorov_cdf_pelz_good(n: f64, x: f64) -> f64 {
         .sum()
 }
 
+/// A mean with its sample standard deviation (NaN from a single value).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl MeanStd {
+    /// Mean and sample std (ddof = 1) of `v`; std is NaN for fewer than two values.
+    pub fn of(v: &[f64]) -> MeanStd {
+        MeanStd {
+            mean: mean(v),
+            std: if v.len() > 1 { std(v, 1) } else { f64::NAN },
+        }
+    }
+}
+
+/// "p = 0.012", "p = 3.1e-17" or "p < 1e-300" (below the smallest double).
+pub fn p_clause(p: f64) -> String {
+    if p == 0.0 {
+        "p < 1e-300".into()
+    } else {
+        format!("p = {}", fmt_p(p))
+    }
+}
+
+/// Formats a p-value the way papers print it.
+pub fn fmt_p(p: f64) -> String {
+    if p.is_nan() {
+        "n/a".into()
+    } else if p == 0.0 {
+        // Below the smallest f64 (~1e-308): report the bound, not a fake zero.
+        "< 1e-300".into()
+    } else if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

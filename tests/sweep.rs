@@ -1,6 +1,7 @@
 //! Sweeps: expansion of a recipe, stop-and-continue without redoing
 //! finished runs (also after a real SIGINT), and the aggregated report.
 
+use negstudy::stats::MeanStd;
 use negstudy::sweep::aggregate::{band_panels, Group};
 use negstudy::sweep::recipe::Recipe;
 use negstudy::sweep::RunResult;
@@ -245,9 +246,18 @@ fn group(condition: &str, axes: &[(&str, &str)], top1: f64) -> Group {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         runs: 3,
-        top1: (top1, 0.5),
-        top5: (99.0, 0.1),
-        knn: (70.0, 1.0),
+        top1: MeanStd {
+            mean: top1,
+            std: 0.5,
+        },
+        top5: MeanStd {
+            mean: 99.0,
+            std: 0.1,
+        },
+        knn: MeanStd {
+            mean: 70.0,
+            std: 1.0,
+        },
         delta_top1: 0.0,
         delta_top5: 0.0,
         welch_top1: None,
@@ -280,11 +290,17 @@ fn band_panels_sort_conditions_into_figure_2s_panels() {
     .map(|&(c, t)| group(c, &[], t))
     .collect();
     let p = band_panels(Some("baseline"), &groups, &results).unwrap();
-    assert_eq!(p.baseline, (82.0, 0.5));
+    assert_eq!(
+        p.baseline,
+        MeanStd {
+            mean: 82.0,
+            std: 0.5
+        }
+    );
     let only: Vec<(f64, f64, f64)> = p
         .only
         .iter()
-        .map(|b| (b.band.lo(), b.band.hi(), b.top1.0))
+        .map(|b| (b.band.lo(), b.band.hi(), b.top1.mean))
         .collect();
     assert_eq!(
         only,

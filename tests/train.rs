@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use negstudy::difficulty::NegativeSet;
 use negstudy::rng::{seeded, Rng};
+use negstudy::train::config::Loss;
 use negstudy::train::moco::{self, Filter, Queue};
 use negstudy::train::select;
 use rand::Rng as _;
@@ -58,7 +59,7 @@ fn loss_matches_a_hand_computation() {
         assert!((g - w).abs() < 1e-6, "{got:?}");
     }
     let want = -(1.2f64.exp() / (1.2f64.exp() + 2f64.exp() + 1.0 + (-2f64).exp())).ln();
-    let loss = moco::loss(l.logits).into_scalar::<f32>() as f64;
+    let loss = moco::loss(Loss::InfoNce, l.logits).into_scalar::<f32>() as f64;
     assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
     // Dropping the hardest negative (1,0) for this query removes e^2 from the sum.
     let drop = Filter::Drop(NegativeSet::parse("band(66.67,100)").unwrap());
@@ -66,7 +67,7 @@ fn loss_matches_a_hand_computation() {
     let k = t2(vec![0.6, 0.8], [1, 2], &d);
     let l = moco::logits(q, k, &queue, &drop, &labels(vec![0], &d), 0.5).unwrap();
     let want = -(1.2f64.exp() / (1.2f64.exp() + 1.0 + (-2f64).exp())).ln();
-    let loss = moco::loss(l.logits).into_scalar::<f32>() as f64;
+    let loss = moco::loss(Loss::InfoNce, l.logits).into_scalar::<f32>() as f64;
     assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
 }
 
@@ -89,7 +90,10 @@ fn dropped_negatives_get_exactly_zero_gradient() {
         &labels(vec![0; n], &d),
     )
     .unwrap();
-    let loss = moco::loss(moco::masked_logits(pos, scores.clone(), used.clone(), 0.2));
+    let loss = moco::loss(
+        Loss::InfoNce,
+        moco::masked_logits(pos, scores.clone(), used.clone(), 0.2),
+    );
     let grads = loss.backward();
     let g: Vec<f32> = scores
         .grad(&grads)

@@ -1,4 +1,4 @@
-//! The paper's Section 4 analyses over embeddings (DESIGN §5).
+//! The paper's Section 4 analyses over embeddings (docs/DESIGN.md §5).
 //!
 //! One similarity pass ([`pass::run`]) computes every query's scores and
 //! difficulty ranks once and accumulates what all analyses need; each

@@ -73,11 +73,12 @@ fn best_of<T>(repeat: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T
 fn throughput(config: crate::train::config::TrainConfig, warmup: usize) -> Result<f64> {
     let dir = tempfile_dir()?;
     crate::train::trainer::train(config, &dir, false, true, None)?;
-    let log = std::fs::read_to_string(dir.join(crate::train::checkpoint::LOG_FILE))?;
+    let log = crate::train::log::TrainLog::read(&dir)?;
     let ips: Vec<f64> = log
-        .lines()
-        .skip(1 + warmup)
-        .filter_map(|l| l.rsplit(',').next()?.parse().ok())
+        .column("images_per_sec")
+        .into_iter()
+        .skip(warmup)
+        .filter(|v| v.is_finite())
         .collect();
     let _ = std::fs::remove_dir_all(&dir);
     if ips.is_empty() {

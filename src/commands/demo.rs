@@ -7,10 +7,12 @@
 //! `--pixels` skips training and analyses the centred raw pixels instead
 //! (seconds; a no-learning reference).
 
-use super::analyze::{self, AnalyzeArgs};
-use super::train::{embed, linear_eval, EmbedArgs, EvalArgs, Split};
 use crate::data::{classes, idx};
+use crate::pipeline::analyze::{analyze, AnalyzeRequest};
+use crate::pipeline::evaluate::{embed, evaluate, EmbedRequest, EvalReport, EvalRequest, Scores};
+use crate::report::analysis_report::AnalysisSummary;
 use crate::report::plot;
+use crate::stats::p_clause;
 use crate::store::{Dump, DumpMeta, Matrix};
 use crate::train::config::TrainConfig;
 use crate::train::{checkpoint, trainer};
@@ -89,31 +91,35 @@ pub fn pixel_dump() -> Result<Dump> {
     })
 }
 
-fn headline(summary: &serde_json::Value) {
-    let get = |k: &str, f: &str| summary[k][f].as_f64().unwrap_or(f64::NAN);
-    let p = |k: &str| plot::p_clause(summary[k]["student"]["p"].as_f64().unwrap_or(f64::NAN));
+fn headline(summary: &AnalysisSummary) {
+    let nan = f64::NAN;
+    let hve = |h: &Option<crate::analysis::HardVsEasy>| {
+        h.as_ref()
+            .map_or((nan, nan, nan), |h| (h.hard_mean, h.easy_mean, h.student.p))
+    };
+    let (hard, easy, p) = hve(&summary.same_class);
     println!(
-        "  same-class rate    hard {:.3} vs easy {:.3}   (t-test {})",
-        get("same_class", "hard_mean"),
-        get("same_class", "easy_mean"),
-        p("same_class")
+        "  same-class rate    hard {hard:.3} vs easy {easy:.3}   (t-test {})",
+        p_clause(p)
     );
+    let (hard, easy, p) = hve(&summary.wordnet);
     println!(
-        "  WordNet LCA depth  hard {:.3} vs easy {:.3}   (t-test {})",
-        get("wordnet", "hard_mean"),
-        get("wordnet", "easy_mean"),
-        p("wordnet")
+        "  WordNet LCA depth  hard {hard:.3} vs easy {easy:.3}   (t-test {})",
+        p_clause(p)
     );
+    let (real, shuffled, p) = summary
+        .consistency
+        .as_ref()
+        .map_or((nan, nan, nan), |c| (c.real_std, c.shuffled_std, c.ks.p));
     println!(
-        "  hard-frequency std real {:.4} vs shuffled {:.4}   (KS {})",
-        get("consistency", "real_std"),
-        get("consistency", "shuffled_std"),
-        plot::p_clause(
-            summary["consistency"]["ks"]["p"]
-                .as_f64()
-                .unwrap_or(f64::NAN)
-        )
+        "  hard-frequency std real {real:.4} vs shuffled {shuffled:.4}   (KS {})",
+        p_clause(p)
     );
+}
+
+/// How many queries the analyses compared (the same-class analysis's count).
+fn queries(summary: &AnalysisSummary) -> usize {
+    summary.same_class.as_ref().map_or(0, |h| h.queries)
 }
 
 pub fn run(a: DemoArgs) -> Result<()> {
@@ -122,18 +128,17 @@ pub fn run(a: DemoArgs) -> Result<()> {
         eprintln!("negstudy demo --pixels: embeddings = centred pixels of the bundled Fashion-MNIST test split");
         let dump_path = a.runs.join("demo-pixels").join("pixels.safetensors");
         pixel_dump()?.save(&dump_path)?;
-        let (path, summary) = analyze::run(AnalyzeArgs {
-            seed: a.seed,
-            ..AnalyzeArgs::defaults_for(dump_path, a.out.clone())
-        })?;
+        let mut request = AnalyzeRequest::defaults_for(dump_path, a.out.clone());
+        request.params.seed = a.seed;
+        let analyzed = analyze(&request)?;
         println!(
             "Pixel-space analysis ({n} queries × {n} negatives, hard = hardest 5 %):",
-            n = summary["same_class"]["queries"]
+            n = queries(&analyzed.summary)
         );
-        headline(&summary);
+        headline(&analyzed.summary);
         println!(
             "Report: {}/index.md  ({:.1} s)",
-            path.display(),
+            analyzed.bundle.display(),
             started.elapsed().as_secs_f64()
         );
         return Ok(());
@@ -166,51 +171,42 @@ pub fn run(a: DemoArgs) -> Result<()> {
     eprintln!("negstudy demo: step 1/4 — MoCo v2 pretraining ({} epochs, {:?}, recipe analyses/quick-cpu.toml) on the bundled Fashion-MNIST split", config.epochs, config.arch);
     trainer::train(config.clone(), &run_dir, resume, false, None)?;
     eprintln!("step 2/4 — linear probe and kNN against raw pixels and a random network");
-    let eval = linear_eval(EvalArgs {
-        checkpoint: run_dir.clone(),
-        data: None,
+    let eval = evaluate(&EvalRequest {
         baselines: true,
-        probe_epochs: 60,
-        out: None,
+        ..EvalRequest::of(run_dir.clone())
     })?;
+    eval.write(&eval.default_path())?;
     eprintln!("step 3/4 — embedding the 2 000 held-out images");
     let dump = run_dir.join("test.safetensors");
-    embed(EmbedArgs {
-        checkpoint: run_dir.clone(),
-        data: None,
-        split: Split::Test,
-        encoder: "query".into(),
-        out: dump.clone(),
-    })?;
+    embed(&EmbedRequest::of(run_dir.clone()))?.save(&dump)?;
     eprintln!("step 4/4 — analyses");
-    let mut summary = serde_json::Value::Null;
+    let mut summary = None;
     crate::atomic::write_with(&a.out, crate::atomic::Kind::Bundle, |tmp| {
-        let (_, s) = analyze::run(AnalyzeArgs {
-            seed: a.seed,
-            ..AnalyzeArgs::defaults_for(dump.clone(), tmp.to_path_buf())
-        })?;
-        summary = s;
+        let mut request = AnalyzeRequest::defaults_for(dump.clone(), tmp.to_path_buf());
+        request.params.seed = a.seed;
+        summary = Some(analyze(&request)?.summary);
         add_training_section(tmp, &run_dir, &eval, &config)
     })?;
-    let f = |v: &serde_json::Value| 100.0 * v.as_f64().unwrap_or(f64::NAN);
+    let summary = summary.context("the analyses wrote no summary")?;
+    let baselines = eval.baselines.context("evaluated without baselines")?;
     println!("Linear probe top-1 on the 2 000 held-out images:");
     println!(
         "  MoCo v2 ({:?}, {} epochs)  {:.2} %",
         config.arch,
         config.epochs,
-        f(&eval["top1"])
+        100.0 * eval.scores.top1
     );
     println!(
         "  raw pixels                 {:.2} %",
-        f(&eval["baselines"]["raw_pixels"]["top1"])
+        100.0 * baselines.raw_pixels.top1
     );
     println!(
         "  random-init network        {:.2} %",
-        f(&eval["baselines"]["random_init"]["top1"])
+        100.0 * baselines.random_init.top1
     );
     println!(
         "Analyses of the trained embeddings ({n} queries × {n} negatives from the held-out images, hard = hardest 5 %):",
-        n = summary["same_class"]["queries"]
+        n = queries(&summary)
     );
     headline(&summary);
     println!(
@@ -225,26 +221,23 @@ pub fn run(a: DemoArgs) -> Result<()> {
 fn add_training_section(
     bundle: &Path,
     run_dir: &Path,
-    eval: &serde_json::Value,
+    eval: &EvalReport,
     config: &TrainConfig,
 ) -> Result<()> {
-    let log = std::fs::read_to_string(run_dir.join(checkpoint::LOG_FILE))?;
+    let log = crate::train::log::TrainLog::read(run_dir)?;
     plot::training_curves(&bundle.join("training.png"), &log)?;
-    std::fs::write(
-        bundle.join("eval.json"),
-        serde_json::to_string_pretty(eval)? + "\n",
-    )?;
+    std::fs::write(bundle.join("eval.json"), eval.to_json()?)?;
     std::fs::copy(
-        run_dir.join(checkpoint::LOG_FILE),
+        run_dir.join(crate::train::log::FILE),
         bundle.join("train_log.csv"),
     )?;
-    let f = |v: &serde_json::Value| format!("{:.2}", 100.0 * v.as_f64().unwrap_or(f64::NAN));
-    let row = |name: &str, v: &serde_json::Value| {
+    let row = |name: &str, s: Option<&Scores>| {
+        let f = |v: Option<f64>| format!("{:.2}", 100.0 * v.unwrap_or(f64::NAN));
         format!(
             "| {name} | {} | {} | {} |\n",
-            f(&v["top1"]),
-            f(&v["top5"]),
-            f(&v["knn_top1"])
+            f(s.map(|s| s.top1)),
+            f(s.map(|s| s.top5)),
+            f(s.map(|s| s.knn_top1))
         )
     };
     let mut section = format!(
@@ -254,11 +247,12 @@ fn add_training_section(
          probe fitted on the 8 000: \n\n| features | linear top-1 % | top-5 % | kNN top-1 % |\n|---|---|---|---|\n",
         config.arch, config.epochs, config.batch_size, config.queue_size, config.temperature, config.momentum, config.lr
     );
-    section.push_str(&row("MoCo v2 (query encoder)", eval));
-    section.push_str(&row("raw pixels", &eval["baselines"]["raw_pixels"]));
+    let baselines = eval.baselines.as_ref();
+    section.push_str(&row("MoCo v2 (query encoder)", Some(&eval.scores)));
+    section.push_str(&row("raw pixels", baselines.map(|b| &b.raw_pixels)));
     section.push_str(&row(
         "random-init network, same architecture",
-        &eval["baselines"]["random_init"],
+        baselines.map(|b| &b.random_init),
     ));
     section.push_str("\n![training loss and the negatives' telemetry over steps](training.png)\n\nThe analyses below use the query encoder's embeddings of the 2 000 held-out images.\n\n");
     let index = std::fs::read_to_string(bundle.join("index.md"))?;

@@ -53,19 +53,20 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => demo::run(a),
         Command::Train(a) => train::train(a).map(|_| ()),
         Command::LinearEval(a) => {
-            let r = train::linear_eval(a)?;
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            let report = train::linear_eval(a)?;
+            print!("{}", report.to_json()?);
             Ok(())
         }
         Command::Embed(a) => train::embed(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Analyze(a) => {
-            let (path, summary) = analyze::run(a)?;
+            let analyzed = analyze::run(a)?;
+            let summary = serde_json::to_value(&analyzed.summary)?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
             eprintln!(
                 "report written to {}/ (start with index.md)",
-                path.display()
+                analyzed.bundle.display()
             );
             Ok(())
         }

@@ -1,17 +1,14 @@
 //! `negstudy train`, `linear-eval` and `embed`.
 
-use crate::data::dataset;
 use crate::model::Arch;
-use crate::store::{Dump, DumpMeta, Matrix};
-use crate::train::checkpoint::{self, read_config};
+use crate::pipeline::evaluate::{evaluate, EmbedRequest, EvalReport, EvalRequest, Split};
+use crate::train::checkpoint::EncoderRole;
 use crate::train::config::TrainConfig;
-use crate::train::eval::{self, Features, ProbeConfig};
-use crate::train::trainer::{self, device};
-use anyhow::{bail, Context, Result};
-use burn::module::Module;
+use crate::train::eval::ProbeConfig;
+use crate::train::trainer;
+use anyhow::Result;
 use clap::Args;
-use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `negstudy train`: every field of the recipe can be overridden here.
 #[derive(Debug, Args)]
@@ -22,8 +19,7 @@ pub struct TrainArgs {
     /// Run name (output in <runs>/<name>/).
     #[arg(long)]
     pub name: Option<String>,
-    /// Dataset: bundled:fashion-mnist-test | fashion-mnist[:DIR] | cifar10:DIR | cifar100:DIR | folder:DIR.
-    #[arg(long)]
+    #[arg(long, help = format!("Dataset: {}", crate::data::dataset::SPECS))]
     pub data: Option<String>,
     /// Backbone.
     #[arg(long, value_enum)]
@@ -143,19 +139,6 @@ pub fn train(a: TrainArgs) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A run folder or a checkpoint folder → the checkpoint folder.
-pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
-    if path.join("state.json").exists() {
-        return Ok(path.to_path_buf());
-    }
-    checkpoint::latest(path)?.with_context(|| {
-        format!(
-            "{}: no checkpoint (expected a run folder or a checkpoint-N folder)",
-            path.display()
-        )
-    })
-}
-
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Run folder (its last checkpoint) or checkpoint folder.
@@ -168,127 +151,29 @@ pub struct EvalArgs {
     #[arg(long)]
     pub baselines: bool,
     /// Epochs of the linear probe (1–10 000).
-    #[arg(long, default_value_t = 60, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    #[arg(long, default_value_t = ProbeConfig::default().epochs, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     pub probe_epochs: usize,
     /// Output (default: eval.json in the run folder).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
 
-/// Probe and kNN of one feature set.
-fn scores(
-    train: &Features,
-    test: &Features,
-    classes: usize,
-    probe: &ProbeConfig,
-) -> serde_json::Value {
-    let acc = eval::linear_probe(train, test, classes, probe);
-    json!({"top1": acc.top1, "top5": acc.top5, "knn_top1": eval::knn(train, test, classes, 200, 0.1)})
-}
-
-/// What `linear-eval` and `embed` start from: a checkpoint, the config it
-/// was trained with, the dataset (the trained one unless overridden, read
-/// once) with its normalisation, and the device.
-struct Evaluation {
-    ck: PathBuf,
-    cfg: TrainConfig,
-    data_spec: String,
-    ds: dataset::Dataset,
-    norm: crate::data::augment::Normalize,
-    dev: burn::prelude::Device,
-}
-
-impl Evaluation {
-    fn open(checkpoint: &Path, data: Option<&str>) -> Result<Evaluation> {
-        let ck = checkpoint_dir(checkpoint)?;
-        let cfg = read_config(&ck)?;
-        let data_spec = data.map_or_else(|| cfg.data.clone(), str::to_string);
-        let (ds, norm) = trainer::data(&data_spec)?;
-        let dev = device(&cfg.device)?;
-        Ok(Evaluation {
-            ck,
-            cfg,
-            data_spec,
-            ds,
-            norm,
-            dev,
-        })
-    }
-
-    fn encoder(&self, which: &str) -> Result<crate::model::Encoder> {
-        Ok(checkpoint::load_encoder(
-            &self.ck,
-            which,
-            &self.cfg.model(self.ds.train.channels),
-            &self.dev,
-        )?
-        .valid())
-    }
-}
-
-pub fn linear_eval(a: EvalArgs) -> Result<serde_json::Value> {
-    let ev = Evaluation::open(&a.checkpoint, a.data.as_deref())?;
-    let enc = ev.encoder("query")?;
-    let Evaluation {
-        ck,
-        cfg,
-        data_spec,
-        ds,
-        norm,
-        dev,
-    } = ev;
-    let model = cfg.model(ds.train.channels);
-    let probe = ProbeConfig {
-        epochs: a.probe_epochs,
-        ..ProbeConfig::default()
-    };
-    let classes = ds.classes.len();
-    // The probe is fitted on the images pretraining used (all of the train part unless train_limit).
-    let probe_train = match cfg.train_limit {
-        Some(n) if n < ds.train.len() => ds.train.subset(&(0..n).collect::<Vec<_>>()),
-        _ => ds.train.clone(),
-    };
-    let (htr, _) = eval::encode(&enc, &probe_train, &norm, &dev, 256);
-    let (hte, _) = eval::encode(&enc, &ds.test, &norm, &dev, 256);
-    let mut result = scores(&htr, &hte, classes, &probe);
-    if a.baselines {
-        let raw = scores(
-            &eval::pixels(&probe_train),
-            &eval::pixels(&ds.test),
-            classes,
-            &probe,
-        );
-        dev.seed(cfg.seed);
-        let random = model.init(&dev).valid();
-        let (rtr, _) = eval::encode(&random, &probe_train, &norm, &dev, 256);
-        let (rte, _) = eval::encode(&random, &ds.test, &norm, &dev, 256);
-        result["baselines"] =
-            json!({"raw_pixels": raw, "random_init": scores(&rtr, &rte, classes, &probe)});
-    }
-    result["checkpoint"] = json!(ck.display().to_string());
-    result["data"] = json!(data_spec);
-    result["train_images"] = json!(probe_train.len());
-    result["test_images"] = json!(ds.test.len());
-    result["probe"] = json!(probe);
-    result["knn"] = json!({"k": 200, "temperature": 0.1});
-    result["negstudy_version"] = json!(crate::VERSION);
-    let out = a
-        .out
-        .unwrap_or_else(|| ck.parent().unwrap_or(Path::new(".")).join("eval.json"));
-    crate::atomic::write_bytes(
-        &out,
-        crate::atomic::Kind::Json,
-        (serde_json::to_string_pretty(&result)? + "\n").as_bytes(),
-    )?;
+/// `negstudy linear-eval`: evaluates and writes `eval.json` (default: in
+/// the run folder).
+pub fn linear_eval(a: EvalArgs) -> Result<EvalReport> {
+    let report = evaluate(&EvalRequest {
+        checkpoint: a.checkpoint,
+        data: a.data,
+        baselines: a.baselines,
+        probe: ProbeConfig {
+            epochs: a.probe_epochs,
+            ..ProbeConfig::default()
+        },
+    })?;
+    let out = a.out.unwrap_or_else(|| report.default_path());
+    report.write(&out)?;
     eprintln!("wrote {}", out.display());
-    Ok(result)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Split {
-    Train,
-    Test,
-    All,
+    Ok(report)
 }
 
 #[derive(Debug, Args)]
@@ -303,64 +188,27 @@ pub struct EmbedArgs {
     #[arg(long, value_enum, default_value = "test")]
     pub split: Split,
     /// query (the trained encoder) or momentum (the key encoder).
-    #[arg(long, default_value = "query")]
-    pub encoder: String,
+    #[arg(long, value_enum, default_value = "query")]
+    pub encoder: EncoderRole,
     #[arg(long, value_name = "FILE.safetensors")]
     pub out: PathBuf,
 }
 
+/// `negstudy embed`: writes the dump.
 pub fn embed(a: EmbedArgs) -> Result<()> {
-    if !matches!(a.encoder.as_str(), "query" | "momentum") {
-        bail!("--encoder must be query or momentum, got '{}'", a.encoder);
-    }
-    let ev = Evaluation::open(&a.checkpoint, a.data.as_deref())?;
-    let enc = ev.encoder(&a.encoder)?;
-    let Evaluation {
-        ck,
-        data_spec,
-        ds,
-        norm,
-        dev,
-        ..
-    } = ev;
-    let set = match a.split {
-        Split::Train => ds.train.clone(),
-        Split::Test => ds.test.clone(),
-        Split::All => {
-            let mut s = ds.train.clone();
-            s.pixels.extend_from_slice(&ds.test.pixels);
-            s.labels.extend_from_slice(&ds.test.labels);
-            s.source_index.extend_from_slice(&ds.test.source_index);
-            s
-        }
-    };
-    let (h, z) = eval::encode(&enc, &set, &norm, &dev, 256);
-    let epoch = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(
-        ck.join("state.json"),
-    )?)?["epoch"]
-        .to_string();
-    let dump = Dump {
-        z: Matrix::new(z.n, z.d, z.x)?,
-        h: Some(Matrix::new(h.n, h.d, h.x)?),
-        label: set.labels.clone(),
-        index: Some(set.source_index.clone()),
-        meta: DumpMeta {
-            classes: ds.classes.clone(),
-            wnids: ds.wnids.clone(),
-            encoder: Some(a.encoder.clone()),
-            source: Some(ck.display().to_string()),
-            epoch: Some(epoch),
-            dataset: Some(format!("{data_spec} ({:?} part)", a.split).to_lowercase()),
-            negstudy_version: Some(crate::VERSION.into()),
-        },
-    };
+    let dump = crate::pipeline::evaluate::embed(&EmbedRequest {
+        checkpoint: a.checkpoint,
+        data: a.data,
+        split: a.split,
+        encoder: a.encoder,
+    })?;
     dump.save(&a.out)?;
     eprintln!(
         "wrote {} ({} rows, z d = {}, h d = {})",
         a.out.display(),
         dump.len(),
         dump.dim(),
-        h.d
+        dump.h.as_ref().map_or(0, |h| h.cols)
     );
     Ok(())
 }

@@ -394,6 +394,9 @@ fn random_images(c: usize, h: usize, w: usize, n: usize, part: u64) -> ImageSet 
     }
 }
 
+/// Every dataset spec `load` takes (for help texts and errors).
+pub const SPECS: &str = "bundled:fashion-mnist-test, fashion-mnist[:DIR], cifar10:DIR, cifar100:DIR, folder:DIR or random:CxHxW[:N]";
+
 /// Loads a dataset from its spec (see the module docs).
 pub fn load(spec: &str) -> Result<Dataset> {
     let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
@@ -402,18 +405,36 @@ pub fn load(spec: &str) -> Result<Dataset> {
             let all = from_idx(idx::bundled_fashion_mnist_test()?, 0);
             let (tr, te) = bundled_split(&all);
             let (classes, wnids) = fashion_mnist_meta();
-            Dataset { spec: spec.into(), train: all.subset(&tr), test: all.subset(&te), classes, wnids }
+            Dataset {
+                spec: spec.into(),
+                train: all.subset(&tr),
+                test: all.subset(&te),
+                classes,
+                wnids,
+            }
         }
         ("fashion-mnist", dir) => {
-            let dir = Path::new(if dir.is_empty() { DEBIAN_FASHION_MNIST } else { dir });
+            let dir = Path::new(if dir.is_empty() {
+                DEBIAN_FASHION_MNIST
+            } else {
+                dir
+            });
             let train = from_idx(read_idx_files(dir, "train")?, 0);
             let test = from_idx(read_idx_files(dir, "t10k")?, 0);
             let (classes, wnids) = fashion_mnist_meta();
-            Dataset { spec: spec.into(), train, test, classes, wnids }
+            Dataset {
+                spec: spec.into(),
+                train,
+                test,
+                classes,
+                wnids,
+            }
         }
         ("cifar10", dir) if !dir.is_empty() => {
             let dir = Path::new(dir);
-            let train_files: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect();
+            let train_files: Vec<PathBuf> = (1..=5)
+                .map(|i| dir.join(format!("data_batch_{i}.bin")))
+                .collect();
             Dataset {
                 spec: spec.into(),
                 train: read_cifar_files(&train_files, 1)?,
@@ -453,9 +474,7 @@ pub fn load(spec: &str) -> Result<Dataset> {
                 wnids: None,
             }
         }
-        _ => bail!(
-            "unknown dataset spec '{spec}': expected bundled:fashion-mnist-test, fashion-mnist[:DIR], cifar10:DIR, cifar100:DIR, folder:DIR or random:CxHxW[:N]"
-        ),
+        _ => bail!("unknown dataset spec '{spec}': expected {SPECS}"),
     };
     if ds.train.is_empty() || ds.test.is_empty() {
         bail!("dataset '{spec}': empty train or test part");

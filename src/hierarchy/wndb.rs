@@ -7,7 +7,7 @@
 //! spaces are the licence header. Each line's offset equals its byte offset
 //! in the file; we check that, which catches truncated or edited files.
 
-use super::{Builder, Hierarchy};
+use super::dag::{Builder, Hierarchy};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 

@@ -11,7 +11,7 @@
 //! written by `negstudy hierarchy build` keep full paths from `entity` and
 //! give NLTK's depths.
 
-use super::{is_wnid, Builder, Hierarchy};
+use super::dag::{is_wnid, Builder, Hierarchy};
 use anyhow::{bail, Context, Result};
 use quick_xml::escape::escape;
 use quick_xml::events::{BytesStart, Event};

@@ -1,4 +1,4 @@
-//! Report bundles (DESIGN §6): a folder of tidy CSVs, PNG figures,
+//! Report bundles (docs/DESIGN.md §6): a folder of tidy CSVs, PNG figures,
 //! `summary.json`, `index.md` and `manifest.json`, written to a temporary
 //! sibling folder and renamed into place only when complete, so an
 //! interrupted run leaves nothing half-written.
@@ -43,8 +43,10 @@ impl Bundle {
         write_csv(table, &path)
     }
 
+    /// Writes a JSON file, keys sorted (as in every JSON file negstudy
+    /// writes, whatever order a struct declares its fields in).
     pub fn json(&self, name: &str, value: &impl serde::Serialize) -> Result<()> {
-        let text = serde_json::to_string_pretty(value)?;
+        let text = serde_json::to_string_pretty(&serde_json::to_value(value)?)?;
         std::fs::write(self.path(name), text + "\n").with_context(|| format!("writing {name}"))
     }
 

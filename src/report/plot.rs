@@ -7,19 +7,20 @@ use crate::analysis::anticorrelated::Anticorrelated;
 use crate::analysis::class_pairs::ClassPairs;
 use crate::analysis::consistency::Consistency;
 use crate::analysis::{BinRow, HardVsEasy};
+use crate::stats::p_clause;
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
 
-const SANS: &str = "sans-serif";
-const BLUE_: RGBColor = RGBColor(31, 119, 180);
-const ORANGE: RGBColor = RGBColor(255, 127, 14);
-const GREEN_: RGBColor = RGBColor(44, 160, 44);
+pub(crate) const SANS: &str = "sans-serif";
+pub(crate) const BLUE_: RGBColor = RGBColor(31, 119, 180);
+pub(crate) const ORANGE: RGBColor = RGBColor(255, 127, 14);
+pub(crate) const GREEN_: RGBColor = RGBColor(44, 160, 44);
 
 /// Registers DejaVu Sans for every family name plotters may ask for.
-fn fonts() {
+pub(crate) fn fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         for family in [SANS, "serif", "monospace"] {
@@ -35,11 +36,14 @@ fn fonts() {
     });
 }
 
-fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(crate) fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing: {e:?}")
 }
 
-fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>, Shift>> {
+pub(crate) fn canvas(
+    path: &Path,
+    size: (u32, u32),
+) -> Result<DrawingArea<BitMapBackend<'_>, Shift>> {
     fonts();
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
@@ -48,7 +52,7 @@ fn canvas(path: &Path, size: (u32, u32)) -> Result<DrawingArea<BitMapBackend<'_>
 
 /// The legend every figure uses: series labels in a white box with a
 /// black border, at `position`, in `size`-pixel text.
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+pub(crate) fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
     size: u32,
@@ -67,7 +71,7 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
 /// either side) and no centre marker (plotters' `ErrorBar` draws a circle
 /// at the mean that hides the bar's end); vertical bars stand at x = `at`,
 /// horizontal ones at y = `at`.
-fn error_bars<DB: DrawingBackend>(
+pub(crate) fn error_bars<DB: DrawingBackend>(
     chart: &mut ChartContext<
         '_,
         DB,
@@ -101,30 +105,7 @@ fn error_bars<DB: DrawingBackend>(
     Ok(())
 }
 
-/// "p = 0.012", "p = 3.1e-17" or "p < 1e-300" (below the smallest double).
-pub fn p_clause(p: f64) -> String {
-    if p == 0.0 {
-        "p < 1e-300".into()
-    } else {
-        format!("p = {}", fmt_p(p))
-    }
-}
-
-/// Formats a p-value the way papers print it.
-pub fn fmt_p(p: f64) -> String {
-    if p.is_nan() {
-        "n/a".into()
-    } else if p == 0.0 {
-        // Below the smallest f64 (~1e-308): report the bound, not a fake zero.
-        "< 1e-300".into()
-    } else if p < 1e-3 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.3}")
-    }
-}
-
-fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(crate) fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
@@ -373,7 +354,7 @@ pub fn consistency(path: &Path, c: &Consistency, hard_percent: f64) -> Result<()
     Ok(())
 }
 
-fn short(s: &str, n: usize) -> String {
+pub(crate) fn short(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -436,7 +417,7 @@ pub fn class_pairs(path: &Path, cp: &ClassPairs, k: usize) -> Result<()> {
     Ok(())
 }
 
-const PALETTE: [RGBColor; 6] = [
+pub(crate) const PALETTE: [RGBColor; 6] = [
     BLUE_,
     ORANGE,
     GREEN_,
@@ -445,103 +426,9 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-/// Figure 2 / Table A.1 as a figure: top-1 mean ± std per condition (and
-/// axis point), the baseline in orange.
-pub fn sweep_bars(
-    path: &Path,
-    title: &str,
-    groups: &[crate::sweep::aggregate::Group],
-) -> Result<()> {
-    let n = groups.len().max(1);
-    let root = canvas(path, (1100, 60 + 34 * n as u32 + 80))?;
-    let lo = groups
-        .iter()
-        .map(|g| g.top1.0 - g.top1.1.max(0.0))
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    let hi = groups
-        .iter()
-        .map(|g| g.top1.0 + g.top1.1.max(0.0))
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if lo.is_finite() {
-        ((lo - 2.0).max(0.0), (hi + 2.0).min(100.0))
-    } else {
-        (0.0, 100.0)
-    };
-    let labels: Vec<String> = groups
-        .iter()
-        .map(|g| {
-            let axes: Vec<String> = g
-                .axes
-                .iter()
-                .map(|(k, v)| match k.as_str() {
-                    "temperature" => format!("T={v}"),
-                    _ => format!("{k}={v}"),
-                })
-                .collect();
-            short(format!("{} {}", g.condition, axes.join(" ")).trim(), 48)
-        })
-        .collect();
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{title}: linear-probe top-1 (mean ± std over seeds)"),
-            (SANS, 18),
-        )
-        .margin(14)
-        .x_label_area_size(40)
-        .y_label_area_size(330)
-        .build_cartesian_2d(lo..hi, -0.5f64..n as f64 - 0.5)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .x_desc("top-1 accuracy (%)")
-        .y_labels(n)
-        .y_label_formatter(&|v| label_at(&labels, *v))
-        .label_style((SANS, 13))
-        .draw()
-        .map_err(err)?;
-    let baseline_style = |g: &crate::sweep::aggregate::Group| {
-        if g.welch_top1.is_none() {
-            ORANGE
-        } else {
-            BLUE_
-        }
-    };
-    chart
-        .draw_series(groups.iter().enumerate().map(|(i, g)| {
-            Rectangle::new(
-                [(lo, i as f64 - 0.35), (g.top1.0, i as f64 + 0.35)],
-                baseline_style(g).filled(),
-            )
-        }))
-        .map_err(err)?;
-    error_bars(
-        &mut chart,
-        std_whiskers(groups.iter().map(|g| g.top1)),
-        false,
-        BLACK.stroke_width(2),
-        8,
-    )?;
-    root.present().map_err(err)?;
-    Ok(())
-}
-
-/// `(i, mean − std, mean + std)` for the i-th (mean, std) of categories
-/// standing at 0, 1, 2, …, skipping those without a std (one seed).
-fn std_whiskers(
-    mean_std: impl Iterator<Item = (f64, f64)>,
-) -> impl Iterator<Item = (f64, f64, f64)> {
-    mean_std
-        .enumerate()
-        .filter(|(_, (_, s))| s.is_finite())
-        .map(|(i, (m, s))| (i as f64, m - s, m + s))
-}
-
 /// The label of category `v` on an axis whose categories stand at
 /// 0, 1, 2, …; blank between them (ticks may fall on half-integers).
-fn label_at(labels: &[String], v: f64) -> String {
+pub(crate) fn label_at(labels: &[String], v: f64) -> String {
     let r = v.round();
     if (v - r).abs() < 1e-6 && r >= 0.0 {
         labels.get(r as usize).cloned().unwrap_or_default()
@@ -550,237 +437,10 @@ fn label_at(labels: &[String], v: f64) -> String {
     }
 }
 
-/// Figure 2: top-1 of "train on only a band" and "train on all except a
-/// band" side by side, each point mean ± std over seeds, against the
-/// baseline's mean (line) ± std (shaded). Points rather than bars, because
-/// the axis does not start at 0 (the differences are a few points).
-pub fn sweep_bands(
-    path: &Path,
-    title: &str,
-    panels: &crate::sweep::aggregate::BandPanels,
-) -> Result<()> {
-    let parts: Vec<(&str, &[crate::sweep::aggregate::BandPoint])> = [
-        ("Train on only", panels.only.as_slice()),
-        ("Train on all except", panels.all_except.as_slice()),
-    ]
-    .into_iter()
-    .filter(|p| !p.1.is_empty())
-    .collect();
-    let width = 160 + 90 * parts.iter().map(|p| p.1.len() as u32).sum::<u32>();
-    let root = canvas(path, (width.max(640), 520))?;
-    let root = root
-        .titled(
-            &format!("{title}: linear-probe top-1 by band (mean ± std over seeds)"),
-            (SANS, 18),
-        )
-        .map_err(err)?;
-    let (b, bs) = panels.baseline;
-    let bs = if bs.is_finite() { bs } else { 0.0 };
-    let (y0, y1) = range_of(
-        parts
-            .iter()
-            .flat_map(|p| p.1.iter())
-            .flat_map(|p| {
-                let s = if p.top1.1.is_finite() { p.top1.1 } else { 0.0 };
-                [p.top1.0 - s, p.top1.0 + s]
-            })
-            .chain([b - bs, b + bs]),
-    );
-    // Panel widths follow their number of bands, plus room for the axes.
-    let weight = |n: usize| n as f64 + 2.0;
-    let mut rest = root.clone();
-    for (k, (name, points)) in parts.iter().enumerate() {
-        let area = if k + 1 < parts.len() {
-            let total: f64 = parts[k..].iter().map(|p| weight(p.1.len())).sum();
-            let w = rest.dim_in_pixel().0 as f64 * weight(points.len()) / total;
-            let (left, right) = rest.split_horizontally(w as u32);
-            rest = right;
-            left
-        } else {
-            rest.clone()
-        };
-        let n = points.len();
-        let labels: Vec<String> = points
-            .iter()
-            .map(|p| format!("{}–{}", p.band.lo(), p.band.hi()))
-            .collect();
-        let mut chart = ChartBuilder::on(&area)
-            .caption(*name, (SANS, 16))
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(if k == 0 { 60 } else { 40 })
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n + 1)
-            .x_label_formatter(&|v| label_at(&labels, *v))
-            .x_desc("band (% of negatives, 100 = hardest)")
-            .y_desc(if k == 0 { "top-1 accuracy (%)" } else { "" })
-            .y_label_formatter(&|v| format!("{v:.1}"))
-            .label_style((SANS, 13))
-            .draw()
-            .map_err(err)?;
-        let right = n as f64 - 0.5;
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(-0.5, b - bs), (right, b + bs)],
-                ORANGE.mix(0.18).filled(),
-            )))
-            .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                vec![(-0.5, b), (right, b)],
-                ORANGE.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label("baseline (± std)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
-        error_bars(
-            &mut chart,
-            std_whiskers(points.iter().map(|p| p.top1)),
-            true,
-            BLUE_.stroke_width(2),
-            8,
-        )?;
-        chart
-            .draw_series(
-                points
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| Circle::new((i as f64, p.top1.0), 5, BLUE_.filled())),
-            )
-            .map_err(err)?;
-        if k == 0 {
-            legend(&mut chart, SeriesLabelPosition::LowerLeft, 13)?;
-        }
-    }
-    root.present().map_err(err)?;
-    Ok(())
-}
-
-/// Figure 3: change in top-1 against the baseline as a function of temperature.
-pub fn sweep_temperature(path: &Path, groups: &[crate::sweep::aggregate::Group]) -> Result<()> {
-    let root = canvas(path, (900, 520))?;
-    let temp = |g: &crate::sweep::aggregate::Group| {
-        g.axes
-            .iter()
-            .find(|a| a.0 == "temperature")
-            .and_then(|a| a.1.parse::<f64>().ok())
-    };
-    let pts: Vec<(f64, f64, f64)> = groups
-        .iter()
-        .filter(|g| g.welch_top1.is_some())
-        .filter_map(|g| Some((temp(g)?, g.delta_top1, g.top1.1)))
-        .collect();
-    let (x0, x1) = range_of(pts.iter().map(|p| p.0));
-    let (y0, y1) = range_of(
-        pts.iter()
-            .flat_map(|p| [p.1 - p.2.max(0.0), p.1 + p.2.max(0.0), 0.0]),
-    );
-    // Headroom above the data for the legend, which would otherwise cover
-    // the lowest temperature's points.
-    let y1 = y1 + (y1 - y0) * 0.35;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Change in top-1 against the baseline, by temperature",
-            (SANS, 18),
-        )
-        .margin(14)
-        .x_label_area_size(44)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("temperature T")
-        .y_desc("Δ top-1 (percentage points)")
-        // A tick at −0.000… would print as "-0.0".
-        .y_label_formatter(&|v| format!("{:.1}", if v.abs() < 1e-9 { 0.0 } else { *v }))
-        .label_style((SANS, 14))
-        .draw()
-        .map_err(err)?;
-    chart
-        .draw_series(LineSeries::new(
-            vec![(x0, 0.0), (x1, 0.0)],
-            BLACK.stroke_width(1),
-        ))
-        .map_err(err)?;
-    let mut conditions: Vec<&str> = groups
-        .iter()
-        .filter(|g| g.welch_top1.is_some())
-        .map(|g| g.condition.as_str())
-        .collect();
-    conditions.dedup();
-    // Conditions share their temperatures, so each is shifted sideways a
-    // little (a "dodge") to keep the error bars from lying on top of each
-    // other; the axis still reads the temperature at the group's centre.
-    let dodge = (x1 - x0) * 0.012;
-    let centre = (conditions.len() as f64 - 1.0) / 2.0;
-    for (ci, cond) in conditions.iter().enumerate() {
-        let color = PALETTE[ci % PALETTE.len()];
-        let shift = (ci as f64 - centre) * dodge;
-        let mut line: Vec<(f64, f64, f64)> = groups
-            .iter()
-            .filter(|g| g.condition == *cond)
-            .filter_map(|g| Some((temp(g)? + shift, g.delta_top1, g.top1.1)))
-            .collect();
-        line.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart
-            .draw_series(LineSeries::new(
-                line.iter().map(|p| (p.0, p.1)),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(cond.to_string())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        error_bars(
-            &mut chart,
-            line.iter()
-                .filter(|p| p.2.is_finite())
-                .map(|p| (p.0, p.1 - p.2, p.1 + p.2)),
-            true,
-            color.stroke_width(1),
-            4,
-        )?;
-        chart
-            .draw_series(
-                line.iter()
-                    .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
-            )
-            .map_err(err)?;
-    }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
-    root.present().map_err(err)?;
-    Ok(())
-}
-
 /// Training curves from `train_log.csv`: loss, and the negatives' telemetry
 /// (queue dot products at per-query percentiles; same-class rates).
-pub fn training_curves(path: &Path, log_csv: &str) -> Result<()> {
-    let mut lines = log_csv.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let rows: Vec<Vec<f64>> = lines
-        .map(|l| {
-            l.split(',')
-                .map(|v| v.parse().unwrap_or(f64::NAN))
-                .collect()
-        })
-        .collect();
-    let series = |name: &str| -> Vec<(f64, f64)> {
-        match (col("step"), col(name)) {
-            (Some(s), Some(c)) => rows
-                .iter()
-                .filter(|r| r.len() > c && r[c].is_finite())
-                .map(|r| (r[s], r[c]))
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
+pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result<()> {
+    let series = |name: &str| log.series("step", name);
     let root = canvas(path, (1300, 440))?;
     let panels = root.split_evenly((1, 3));
     let panel = |area: &DrawingArea<BitMapBackend<'_>, Shift>,

@@ -1,4 +1,4 @@
-//! Embedding dumps (DESIGN §3): the hand-off between a trained encoder —
+//! Embedding dumps (docs/DESIGN.md §3): the hand-off between a trained encoder —
 //! ours or any PyTorch pipeline's — and the analyses.
 //!
 //! Formats, chosen by extension:
@@ -236,12 +236,16 @@ impl Dump {
     /// it into place.
     pub fn save(&self, path: &Path) -> Result<()> {
         let format = format_of(path)?;
-        atomic::write_with(path, atomic::Kind::Dump, |tmp| match format {
-            Format::Safetensors => safetensors_io::write(self, tmp),
-            Format::Npz => numpy::write_npz(self, tmp),
-            Format::Npy => bail!("writing .npy folders is not supported; use .npz"),
-            Format::Parquet => parquet::write(self, tmp),
-        })
+        atomic::write_with(
+            path,
+            atomic::Kind::Dump(written_by_negstudy),
+            |tmp| match format {
+                Format::Safetensors => safetensors_io::write(self, tmp),
+                Format::Npz => numpy::write_npz(self, tmp),
+                Format::Npy => bail!("writing .npy folders is not supported; use .npz"),
+                Format::Parquet => parquet::write(self, tmp),
+            },
+        )
         .with_context(|| format!("writing dump {}", path.display()))
     }
 

@@ -82,11 +82,14 @@ pub(super) fn z_dtype(path: &Path) -> Result<String> {
     Ok(format!("{:?}", z.dtype()).to_lowercase())
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
+/// Little-endian bytes of f32 values (safetensors' layout); the one
+/// helper for every safetensors file negstudy writes.
+pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn i64_bytes(v: &[i64]) -> Vec<u8> {
+/// Little-endian bytes of i64 values.
+pub fn i64_bytes(v: &[i64]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 

@@ -3,15 +3,10 @@
 //! the baseline at the same axis point (Table A.1, Table 1, Figures 2–3).
 
 use super::recipe::Recipe;
-use super::RunResult;
+use super::run::RunResult;
 use crate::difficulty::{Band, NegativeSet};
-use crate::report::{plot, sha256_file, Bundle};
-use crate::stats::{mean, std, welch_t_test, TTest};
+use crate::stats::{welch_t_test, MeanStd, TTest};
 use crate::table::Table;
-use anyhow::Result;
-use serde_json::json;
-use std::fmt::Write;
-use std::path::{Path, PathBuf};
 
 /// One condition at one axis point, aggregated over seeds.
 #[derive(Clone, Debug)]
@@ -19,9 +14,9 @@ pub struct Group {
     pub condition: String,
     pub axes: Vec<(String, String)>,
     pub runs: usize,
-    pub top1: (f64, f64),
-    pub top5: (f64, f64),
-    pub knn: (f64, f64),
+    pub top1: MeanStd,
+    pub top5: MeanStd,
+    pub knn: MeanStd,
     /// Difference of mean top-1 from the baseline at the same axis point.
     pub delta_top1: f64,
     pub delta_top5: f64,
@@ -37,17 +32,10 @@ fn percent(fraction: f64) -> f64 {
     (fraction * 1e6).round() / 1e4
 }
 
-/// (mean, sample std with ddof = 1) in percent.
-fn mean_std(v: &[f64]) -> (f64, f64) {
+/// Mean and sample std (ddof = 1) in percent.
+fn mean_std(v: &[f64]) -> MeanStd {
     let pct: Vec<f64> = v.iter().map(|&x| percent(x)).collect();
-    (
-        mean(&pct),
-        if pct.len() > 1 {
-            std(&pct, 1)
-        } else {
-            f64::NAN
-        },
-    )
+    MeanStd::of(&pct)
 }
 
 /// Groups results by (condition, axes) in recipe order.
@@ -91,12 +79,12 @@ pub fn groups(recipe: &Recipe, results: &[RunResult]) -> Vec<Group> {
                 delta_top1: if b1.is_empty() {
                     0.0
                 } else {
-                    mean_std(&t1).0 - mean_std(&b1).0
+                    mean_std(&t1).mean - mean_std(&b1).mean
                 },
                 delta_top5: if b5.is_empty() {
                     0.0
                 } else {
-                    mean_std(&t5).0 - mean_std(&b5).0
+                    mean_std(&t5).mean - mean_std(&b5).mean
                 },
                 welch_top1: test(&t1, &b1),
                 welch_top5: test(&t5, &b5),
@@ -110,7 +98,7 @@ pub fn groups(recipe: &Recipe, results: &[RunResult]) -> Vec<Group> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BandPoint {
     pub band: Band,
-    pub top1: (f64, f64),
+    pub top1: MeanStd,
 }
 
 /// Figure 2's layout: "train on only" a band (panels a–b) and "train on all
@@ -119,7 +107,7 @@ pub struct BandPoint {
 pub struct BandPanels {
     pub only: Vec<BandPoint>,
     pub all_except: Vec<BandPoint>,
-    pub baseline: (f64, f64),
+    pub baseline: MeanStd,
 }
 
 /// The band a filter expression is, when it is exactly one `band(lo,hi)`.
@@ -226,7 +214,7 @@ pub fn results_table(recipe: &Recipe, results: &[RunResult]) -> Table {
         )
 }
 
-fn axes_text(axes: &[(String, String)]) -> String {
+pub(crate) fn axes_text(axes: &[(String, String)]) -> String {
     axes.iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
@@ -248,12 +236,12 @@ pub fn summary_table(groups: &[Group]) -> Table {
         )
         .text("axes", groups.iter().map(|g| axes_text(&g.axes)).collect())
         .int("runs", groups.iter().map(|g| g.runs as i64).collect())
-        .float("top1_mean", groups.iter().map(|g| g.top1.0).collect())
-        .float("top1_std", groups.iter().map(|g| g.top1.1).collect())
-        .float("top5_mean", groups.iter().map(|g| g.top5.0).collect())
-        .float("top5_std", groups.iter().map(|g| g.top5.1).collect())
-        .float("knn_top1_mean", groups.iter().map(|g| g.knn.0).collect())
-        .float("knn_top1_std", groups.iter().map(|g| g.knn.1).collect())
+        .float("top1_mean", groups.iter().map(|g| g.top1.mean).collect())
+        .float("top1_std", groups.iter().map(|g| g.top1.std).collect())
+        .float("top5_mean", groups.iter().map(|g| g.top5.mean).collect())
+        .float("top5_std", groups.iter().map(|g| g.top5.std).collect())
+        .float("knn_top1_mean", groups.iter().map(|g| g.knn.mean).collect())
+        .float("knn_top1_std", groups.iter().map(|g| g.knn.std).collect())
         .float("delta_top1", groups.iter().map(|g| g.delta_top1).collect())
         .float("delta_top5", groups.iter().map(|g| g.delta_top5).collect())
         .float("welch_t_top1", t(|g| g.welch_top1, |x| x.t))
@@ -261,103 +249,4 @@ pub fn summary_table(groups: &[Group]) -> Table {
         .float("welch_p_top1", t(|g| g.welch_top1, |x| x.p))
         .float("welch_t_top5", t(|g| g.welch_top5, |x| x.t))
         .float("welch_p_top5", t(|g| g.welch_top5, |x| x.p))
-}
-
-/// `mean ± std` for the paper-layout table.
-fn pm(v: (f64, f64)) -> String {
-    if v.1.is_finite() {
-        format!("{:.2} ± {:.2}", v.0, v.1)
-    } else {
-        format!("{:.2}", v.0)
-    }
-}
-
-/// Writes `reports/<sweep>/` and returns its path.
-pub fn write_report(
-    recipe: &Recipe,
-    results: &[RunResult],
-    out: &Path,
-    recipe_path: &Path,
-) -> Result<PathBuf> {
-    let b = Bundle::create(out)?;
-    let gs = groups(recipe, results);
-    let summary = summary_table(&gs);
-    b.csv(&results_table(recipe, results))?;
-    b.csv(&summary)?;
-    plot::sweep_bars(&b.path("accuracy.png"), &recipe.name, &gs)?;
-    // A change-vs-temperature plot needs at least two temperatures (a
-    // subset such as `--axis temperature=0.07` has one).
-    let temperatures: std::collections::BTreeSet<u64> =
-        results.iter().map(|r| r.temperature.to_bits()).collect();
-    let has_temperature =
-        recipe.axis_names.iter().any(|a| a == "temperature") && temperatures.len() > 1;
-    if has_temperature && recipe.baseline.is_some() {
-        plot::sweep_temperature(&b.path("temperature.png"), &gs)?;
-    }
-    let panels = band_panels(recipe.baseline.as_deref(), &gs, results);
-    if let Some(p) = &panels {
-        plot::sweep_bands(&b.path("bands.png"), &recipe.name, p)?;
-    }
-    let mut idx = String::new();
-    writeln!(idx, "# Sweep `{}` ({} scale)\n", recipe.name, recipe.scale)?;
-    if !recipe.description.is_empty() {
-        writeln!(idx, "{}\n", recipe.description)?;
-    }
-    if !recipe.subset.is_empty() {
-        writeln!(
-            idx,
-            "A subset of the recipe: `{}`.\n",
-            recipe.subset.join(" ")
-        )?;
-    }
-    writeln!(idx, "{} runs: {} conditions × {} seeds{}. Accuracies in % on the held-out test part (linear probe top-1/top-5, weighted kNN top-1); mean ± sample std (ddof 1) over seeds; Welch's t-test of each condition against `{}` at the same axis values.\n",
-        results.len(), recipe.conditions.len(), results.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len(),
-        if recipe.axis_names.is_empty() { String::new() } else { format!(" × axes ({})", recipe.axis_names.join(", ")) },
-        recipe.baseline.as_deref().unwrap_or("(no baseline)"))?;
-    writeln!(idx, "![accuracy by condition](accuracy.png)\n")?;
-    if panels.is_some() {
-        writeln!(
-            idx,
-            "![top-1 by band: train on only a band, train on all except a band](bands.png)\n"
-        )?;
-    }
-    if has_temperature && recipe.baseline.is_some() {
-        writeln!(
-            idx,
-            "![change in accuracy against the baseline by temperature](temperature.png)\n"
-        )?;
-    }
-    writeln!(idx, "| condition | axes | top-1 | top-5 | kNN top-1 | Δ top-1 | Welch p (top-1) |\n|---|---|---|---|---|---|---|")?;
-    for g in &gs {
-        writeln!(
-            idx,
-            "| {} | {} | {} | {} | {} | {:+.2} | {} |",
-            g.condition,
-            axes_text(&g.axes),
-            pm(g.top1),
-            pm(g.top5),
-            pm(g.knn),
-            g.delta_top1,
-            g.welch_top1.map_or("—".into(), |t| plot::fmt_p(t.p))
-        )?;
-    }
-    writeln!(idx, "\n- `results.csv` — one row per run (condition, filter, refill, temperature, axes, seed, accuracies, epochs, wall seconds).")?;
-    writeln!(
-        idx,
-        "- `summary.csv` — the table above with Welch t, df and p for top-1 and top-5."
-    )?;
-    b.text("index.md", &idx)?;
-    let manifest = json!({
-        "negstudy_version": crate::VERSION,
-        "command": format!(
-            "sweep {} --scale {}{}",
-            recipe_path.display(),
-            recipe.scale,
-            recipe.subset.iter().map(|f| format!(" {f}")).collect::<String>()
-        ),
-        "recipe": {"path": recipe_path.display().to_string(), "sha256": sha256_file(recipe_path)?},
-        "runs": recipe.runs.iter().map(|r| json!({"id": r.id, "config": r.config})).collect::<Vec<_>>(),
-    });
-    b.json("manifest.json", &manifest)?;
-    b.finish()
 }

@@ -7,38 +7,19 @@
 //! stopped with Ctrl-C continues where it was.
 
 pub mod aggregate;
+pub mod figures;
 pub mod recipe;
+pub mod report;
+pub mod run;
 
-use crate::commands::train::{embed, linear_eval, EmbedArgs, EvalArgs, Split};
-use crate::train::{checkpoint, trainer};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use recipe::{Recipe, RunSpec};
-use serde::{Deserialize, Serialize};
+use recipe::Recipe;
+pub use run::RunResult;
+use run::{run_one, RESULT};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-
-/// What a finished run reports.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct RunResult {
-    pub id: String,
-    pub condition: String,
-    pub axes: Vec<(String, String)>,
-    pub seed: u64,
-    pub keep: Option<String>,
-    pub drop: Option<String>,
-    pub refill: usize,
-    pub temperature: f64,
-    pub epochs: usize,
-    pub top1: f64,
-    pub top5: f64,
-    pub knn_top1: f64,
-    /// Wall seconds of this run: training in earlier sessions up to their
-    /// last checkpoint (from the checkpoint, so a Ctrl-C'd session counts
-    /// too) plus the finishing session's training and evaluation.
-    pub wall_seconds: f64,
-}
 
 /// Where a sweep reads and writes.
 pub struct SweepOptions {
@@ -48,76 +29,6 @@ pub struct SweepOptions {
     pub quiet: bool,
     /// Stop after this many runs have finished in this session (for tests and time-slicing).
     pub max_runs: Option<usize>,
-}
-
-const RESULT: &str = "result.json";
-
-/// Trains and evaluates one run unless it already finished.
-fn run_one(recipe: &Recipe, spec: &RunSpec, opts: &SweepOptions) -> Result<RunResult> {
-    let dir = opts.runs_root.join(&recipe.name).join(&spec.id);
-    if let Ok(text) = std::fs::read_to_string(dir.join(RESULT)) {
-        return serde_json::from_str(&text)
-            .with_context(|| format!("{}: corrupt {RESULT}", dir.display()));
-    }
-    let started = std::time::Instant::now();
-    // Earlier sessions' training up to their last checkpoint (the rest of
-    // an interrupted epoch is redone here).
-    let latest = checkpoint::latest(&dir)?;
-    let earlier_seconds = match &latest {
-        Some(ck) => checkpoint::trained_seconds(ck)?,
-        None => 0.0,
-    };
-    let resume = latest.is_some();
-    trainer::train(spec.config.clone(), &dir, resume, true, None)
-        .with_context(|| format!("run {}", spec.id))?;
-    let eval = linear_eval(EvalArgs {
-        checkpoint: dir.clone(),
-        data: None,
-        baselines: false,
-        probe_epochs: 60,
-        out: None,
-    })?;
-    if recipe.embed_analyze {
-        let dump = dir.join("test.safetensors");
-        embed(EmbedArgs {
-            checkpoint: dir.clone(),
-            data: None,
-            split: Split::Test,
-            encoder: "query".into(),
-            out: dump.clone(),
-        })?;
-        let out = opts
-            .reports_root
-            .join(&recipe.report_name)
-            .join("runs")
-            .join(&spec.id);
-        crate::commands::analyze::run(crate::commands::analyze::AnalyzeArgs::defaults_for(
-            dump, out,
-        ))?;
-    }
-    let f = |k: &str| eval[k].as_f64().unwrap_or(f64::NAN);
-    let c = &spec.config;
-    let result = RunResult {
-        id: spec.id.clone(),
-        condition: spec.condition.clone(),
-        axes: spec.axes.clone(),
-        seed: spec.seed,
-        keep: c.keep.clone(),
-        drop: c.drop.clone(),
-        refill: c.refill,
-        temperature: c.temperature,
-        epochs: c.epochs,
-        top1: f("top1"),
-        top5: f("top5"),
-        knn_top1: f("knn_top1"),
-        wall_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
-    };
-    crate::atomic::write_bytes(
-        &dir.join(RESULT),
-        crate::atomic::Kind::OwnedFile,
-        serde_json::to_string_pretty(&result)?.as_bytes(),
-    )?;
-    Ok(result)
 }
 
 /// One thread pool per concurrent run, splitting the CPU threads between
@@ -195,8 +106,10 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<O
                 }
                 bar.set_message(spec.id.clone());
                 let outcome = match pool {
-                    Some(pool) => pool.install(|| run_one(recipe, spec, opts)),
-                    None => run_one(recipe, spec, opts),
+                    Some(pool) => {
+                        pool.install(|| run_one(recipe, spec, &opts.runs_root, &opts.reports_root))
+                    }
+                    None => run_one(recipe, spec, &opts.runs_root, &opts.reports_root),
                 };
                 match outcome {
                     Ok(r) => {
@@ -230,7 +143,7 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<O
     if results.len() < recipe.runs.len() {
         return Ok(None);
     }
-    aggregate::write_report(
+    report::write_report(
         recipe,
         &results,
         &opts.reports_root.join(&recipe.report_name),

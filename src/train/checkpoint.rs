@@ -3,20 +3,22 @@
 //! momentum buffers, the queue (keys, labels, enqueue steps), the resolved
 //! config and the step counters. Written to a temporary folder and renamed;
 //! the previous checkpoint is removed once the new one is in place.
-//! `train_log.csv` is rewritten atomically at the same time, keeping only
-//! rows of completed epochs, so an interrupted epoch leaves no rows behind.
+//! `train_log.csv` ([`super::log`]) is rewritten atomically at the same
+//! time, keeping only rows of completed epochs, so an interrupted epoch
+//! leaves no rows behind.
 
 use super::config::TrainConfig;
+use super::log::{self, LogRow};
 use super::moco::Queue;
-use super::trainer::{LogRow, State};
+use super::state::State;
 use crate::atomic;
 use crate::model::{Encoder, ModelConfig};
+use crate::store::safetensors_io::{f32_bytes, i64_bytes};
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::path::{Path, PathBuf};
 
-pub const LOG_FILE: &str = "train_log.csv";
 pub const PREFIX: &str = "checkpoint-";
 
 /// A loaded checkpoint.
@@ -30,10 +32,11 @@ pub struct Checkpoint {
     pub train_seconds: f64,
 }
 
+/// `state.json`: where a checkpoint stands in its run.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Counters {
-    epoch: usize,
-    step: usize,
+pub struct Counters {
+    pub epoch: usize,
+    pub step: usize,
     /// Wall seconds of training up to this checkpoint, over every session
     /// (0 in checkpoints written before it was recorded).
     #[serde(default)]
@@ -87,14 +90,6 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
         .map(|c| c.1))
 }
 
-fn bytes_f32(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn bytes_i64(v: &[i64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
 fn save_queue(q: &Queue, path: &Path) -> Result<()> {
     let [n, d] = q.keys.dims();
     let keys: Vec<f32> = q
@@ -105,9 +100,9 @@ fn save_queue(q: &Queue, path: &Path) -> Result<()> {
         .try_into_vec()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let (kb, lb, ab) = (
-        bytes_f32(&keys),
-        bytes_i64(&q.host_labels),
-        bytes_i64(&q.enqueued_at),
+        f32_bytes(&keys),
+        i64_bytes(&q.host_labels),
+        i64_bytes(&q.enqueued_at),
     );
     let err = |e| anyhow::anyhow!("queue tensor: {e:?}");
     let tensors = vec![
@@ -214,71 +209,6 @@ fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
     ))
 }
 
-/// Writes the log: rows of epochs before `epoch` already in the file (rows
-/// of `epoch` or later are leftovers of an interrupted attempt), then `rows`.
-fn write_log(run_dir: &Path, epoch: usize, rows: &[LogRow]) -> Result<()> {
-    let path = run_dir.join(LOG_FILE);
-    let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut out = format!("{}\n", LOG_COLUMNS.join(","));
-    for line in old.lines().skip(1) {
-        if line
-            .split(',')
-            .next()
-            .and_then(|v| v.parse::<usize>().ok())
-            .is_some_and(|e| e < epoch)
-        {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    rows.iter().for_each(|r| out.push_str(&log_line(r)));
-    atomic::write_bytes(&path, atomic::Kind::OwnedFile, out.as_bytes())
-}
-
-const LOG_COLUMNS: [&str; 11] = [
-    "epoch",
-    "step",
-    "loss",
-    "lr",
-    "p50",
-    "p95",
-    "p999",
-    "hard_same_class",
-    "easy_same_class",
-    "used_per_query",
-    "images_per_sec",
-];
-
-/// One CSV line; floats with full round-trip precision so resumed and
-/// uninterrupted runs compare exactly, NaN (not measured) as an empty cell.
-fn log_line(r: &LogRow) -> String {
-    let t = &r.negatives;
-    let f = |v: f64| {
-        if v.is_finite() {
-            format!("{v:?}")
-        } else {
-            String::new()
-        }
-    };
-    let cells = [
-        f(r.loss),
-        f(r.lr),
-        f(t.p50),
-        f(t.p95),
-        f(t.p999),
-        f(t.hard_same_class),
-        f(t.easy_same_class),
-        f(t.used_per_query),
-    ];
-    format!(
-        "{},{},{},{:.1}\n",
-        r.epoch,
-        r.step,
-        cells.join(","),
-        r.images_per_sec
-    )
-}
-
 /// Saves the state after an epoch, with that epoch's log rows.
 pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
     let dir = run_dir.join(format!("{PREFIX}{:04}", state.epoch));
@@ -318,7 +248,7 @@ pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
         )?;
         Ok(())
     })?;
-    write_log(run_dir, state.epoch - 1, rows)?;
+    log::write(run_dir, state.epoch - 1, rows)?;
     // Every older checkpoint goes, including one a kill left behind between
     // writing the next and removing it.
     for (epoch, p) in all_checkpoints(run_dir)? {
@@ -347,19 +277,41 @@ pub fn read_config(dir: &Path) -> Result<TrainConfig> {
 /// Loads one encoder from a checkpoint folder onto `device`.
 pub fn load_encoder(
     dir: &Path,
-    which: &str,
+    role: EncoderRole,
     model: &ModelConfig,
     device: &Device,
 ) -> Result<Encoder> {
-    let file = match which {
-        "query" => "encoder_q.bpk",
-        "momentum" | "key" => "encoder_k.bpk",
-        other => bail!("unknown encoder '{other}' (query or momentum)"),
-    };
+    let file = role.file();
     model
         .init(device)
         .try_load_file(dir.join(file))
         .map_err(|e| anyhow::anyhow!("{}: {e:?}", dir.join(file).display()))
+}
+
+/// Which of MoCo's two encoders: the query encoder (trained by gradient)
+/// or the momentum (key) encoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EncoderRole {
+    Query,
+    Momentum,
+}
+
+impl EncoderRole {
+    /// The name recorded in dumps (`encoder` metadata).
+    pub fn name(self) -> &'static str {
+        match self {
+            EncoderRole::Query => "query",
+            EncoderRole::Momentum => "momentum",
+        }
+    }
+
+    /// Its file inside a checkpoint folder.
+    fn file(self) -> &'static str {
+        match self {
+            EncoderRole::Query => "encoder_q.bpk",
+            EncoderRole::Momentum => "encoder_k.bpk",
+        }
+    }
 }
 
 impl Checkpoint {
@@ -425,8 +377,8 @@ impl Checkpoint {
             );
         }
         Ok(Checkpoint {
-            query: load_encoder(dir, "query", model, device)?,
-            key: load_encoder(dir, "momentum", model, device)?.no_grad(),
+            query: load_encoder(dir, EncoderRole::Query, model, device)?,
+            key: load_encoder(dir, EncoderRole::Momentum, model, device)?.no_grad(),
             queue,
             config,
             epoch: counters.epoch,
@@ -436,7 +388,7 @@ impl Checkpoint {
     }
 }
 
-fn read_counters(dir: &Path) -> Result<Counters> {
+pub fn read_counters(dir: &Path) -> Result<Counters> {
     let path = dir.join("state.json");
     let text = crate::input_file::read_to_string(&path)?;
     serde_json::from_str(&text).with_context(|| format!("{}: malformed", path.display()))

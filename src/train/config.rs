@@ -4,12 +4,13 @@
 //! exactly what was trained.
 
 use crate::data::augment::AugmentConfig;
+use crate::difficulty::{Filter, NegativeSet};
 use crate::model::{Arch, ModelConfig};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Everything a run needs. Defaults: MoCo v2 at small scale (DESIGN §7).
+/// Everything a run needs. Defaults: MoCo v2 at small scale (docs/DESIGN.md §7).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -52,6 +53,28 @@ pub struct TrainConfig {
     /// `cpu` (burn's Flex backend) or `cuda` (with the `cuda` feature).
     pub device: String,
     pub augment: AugmentConfig,
+    /// The contrastive loss. Written to a config only when it is not the
+    /// default, so configs from before it existed read and write unchanged.
+    #[serde(skip_serializing_if = "Loss::is_default")]
+    pub loss: Loss,
+}
+
+/// The contrastive loss over a step's logits `[q·k⁺, q·queue] / T`.
+/// MoCo's InfoNCE is the only one today; another (e.g. DCL's decoupled or
+/// HCL's hardness-weighted loss) is a new variant here and its formula in
+/// `moco::loss` — the trainer does not change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Loss {
+    /// Cross-entropy with the positive as the target (official MoCo).
+    #[default]
+    #[serde(rename = "infonce")]
+    InfoNce,
+}
+
+impl Loss {
+    fn is_default(&self) -> bool {
+        *self == Loss::default()
+    }
 }
 
 impl Default for TrainConfig {
@@ -80,6 +103,7 @@ impl Default for TrainConfig {
             seed: 0,
             device: "cpu".into(),
             augment: AugmentConfig::default(),
+            loss: Loss::default(),
         }
     }
 }
@@ -222,26 +246,31 @@ impl TrainConfig {
         if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi && hi <= 1.0) {
             bail!("augment.crop_scale = ({lo}, {hi}) is out of range: it must satisfy 0 < lo ≤ hi ≤ 1");
         }
-        if self.keep.is_some() && self.drop.is_some() {
-            bail!("give either keep or drop, not both");
-        }
-        for (field, e, keep) in [("keep", &self.keep, true), ("drop", &self.drop, false)] {
-            let Some(e) = e else { continue };
-            let set = crate::difficulty::NegativeSet::parse(e)
-                .map_err(|err| anyhow::anyhow!("{field}: negative filter: {err}"))?;
-            let none_left = if keep {
-                set.always_empty(self.queue_size)
-            } else {
-                set.always_everything(self.queue_size)
-            };
-            if none_left {
-                bail!(
-                    "{field} = '{e}' leaves no negatives for any query with queue_size = {}; every query would train on its positive alone",
-                    self.queue_size
-                );
-            }
+        let (field, e, none_left) = match (self.filter()?, &self.keep, &self.drop) {
+            (Filter::Keep(set), Some(e), _) => ("keep", e, set.always_empty(self.queue_size)),
+            (Filter::Drop(set), _, Some(e)) => ("drop", e, set.always_everything(self.queue_size)),
+            _ => return Ok(()),
+        };
+        if none_left {
+            bail!(
+                "{field} = '{e}' leaves no negatives for any query with queue_size = {}; every query would train on its positive alone",
+                self.queue_size
+            );
         }
         Ok(())
+    }
+
+    /// The negative filter `keep` or `drop` describes (parsed here only).
+    pub fn filter(&self) -> Result<Filter> {
+        let parse = |field: &str, e: &str| {
+            NegativeSet::parse(e).map_err(|err| anyhow::anyhow!("{field}: negative filter: {err}"))
+        };
+        Ok(match (&self.keep, &self.drop) {
+            (Some(_), Some(_)) => bail!("give either keep or drop, not both"),
+            (Some(k), None) => Filter::Keep(parse("keep", k)?),
+            (None, Some(d)) => Filter::Drop(parse("drop", d)?),
+            (None, None) => Filter::None,
+        })
     }
 
     /// Learning rate at `step` of `steps_per_epoch · epochs`: linear warm-up,
@@ -257,5 +286,40 @@ impl TrainConfig {
                 * 0.5
                 * (1.0 + (std::f64::consts::PI * (s - warm) / (total - warm).max(1.0)).cos())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Loss, TrainConfig};
+    use crate::difficulty::Filter;
+    use std::path::Path;
+
+    #[test]
+    fn the_loss_is_chosen_by_config_and_the_default_is_not_written() {
+        let c = TrainConfig::from_toml_str("[train]\nloss = \"infonce\"\n", Path::new("r.toml"))
+            .unwrap();
+        assert_eq!(c.loss, Loss::InfoNce);
+        // Configs written before the field existed stay byte-identical.
+        assert!(!toml::to_string(&c).unwrap().contains("loss"));
+        let err = TrainConfig::from_toml_str("[train]\nloss = \"dcl\"\n", Path::new("r.toml"))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("r.toml"), "{err:#}");
+    }
+
+    #[test]
+    fn keep_and_drop_are_one_filter() {
+        let keep = TrainConfig {
+            keep: Some("band(95,100)".into()),
+            ..TrainConfig::default()
+        };
+        assert!(matches!(keep.filter().unwrap(), Filter::Keep(_)));
+        let both = TrainConfig {
+            drop: Some("same_class".into()),
+            ..keep
+        };
+        let err = both.filter().unwrap_err().to_string();
+        assert!(err.contains("either keep or drop"), "{err}");
+        assert_eq!(TrainConfig::default().filter().unwrap(), Filter::None);
     }
 }

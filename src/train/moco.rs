@@ -1,13 +1,15 @@
 //! MoCo v2's queue and loss, as in the official code
 //! (`logits = [q·k⁺, q·queue] / T`, target 0, cross-entropy; keys enqueued
-//! after the step), with per-query negative filters and refill (DESIGN §2).
+//! after the step), with per-query negative filters and refill (docs/DESIGN.md §2).
 //!
 //! The queue is kept newest-first: positions 0..K are the K newest keys (the
 //! negatives), K..K+E the E older "refill" keys. Each slot carries the key's
 //! label (an oracle used only by filters and telemetry; −1 for the random
 //! initial keys) and the step it was enqueued at.
 
+use super::config::Loss;
 use super::select;
+pub use crate::difficulty::Filter;
 use crate::difficulty::{Band, NegativeSet};
 use crate::rng::{self, Purpose};
 use anyhow::Result;
@@ -95,28 +97,6 @@ impl Queue {
     }
 }
 
-/// Which negatives a query uses.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Filter {
-    /// Use every negative (the baseline).
-    None,
-    /// Use only the negatives in the set.
-    Keep(NegativeSet),
-    /// Use every negative except those in the set.
-    Drop(NegativeSet),
-}
-
-impl Filter {
-    /// The negatives to drop, as an expression (None: drop nothing).
-    pub fn drop_set(&self) -> Option<NegativeSet> {
-        match self {
-            Filter::None => None,
-            Filter::Keep(e) => Some(NegativeSet::Not(Box::new(e.clone()))),
-            Filter::Drop(e) => Some(e.clone()),
-        }
-    }
-}
-
 /// Logits and what was used, for the loss and telemetry.
 pub struct Logits {
     /// [N, 1 + K + E] / T, dropped entries −∞.
@@ -125,14 +105,6 @@ pub struct Logits {
     pub negatives: Tensor<2>,
     /// Which queue entries each query used, [N, K + E].
     pub used: Tensor<2, Bool>,
-}
-
-/// `same_class[i, j]` = query i's label equals queue entry j's label.
-pub fn same_class(query_labels: &Tensor<1, Int>, queue_labels: &Tensor<1, Int>) -> Tensor<2, Bool> {
-    let (n, m) = (query_labels.dims()[0], queue_labels.dims()[0]);
-    let q = query_labels.clone().reshape([n, 1]).expand([n, m]);
-    let k = queue_labels.clone().reshape([1, m]).expand([n, m]);
-    q.equal(k)
 }
 
 /// Which queue entries each query uses, from the detached scores `q·queue`
@@ -208,10 +180,15 @@ pub fn logits(
     })
 }
 
-/// Cross-entropy with target 0 (the positive), averaged over the batch.
-pub fn loss(logits: Tensor<2>) -> Tensor<1> {
-    let n = logits.dims()[0];
-    log_softmax(logits, 1).slice([0..n, 0..1]).mean().neg()
+/// The step's loss, averaged over the batch. InfoNCE: cross-entropy with
+/// target 0 (the positive), as in the official code.
+pub fn loss(kind: Loss, logits: Tensor<2>) -> Tensor<1> {
+    match kind {
+        Loss::InfoNce => {
+            let n = logits.dims()[0];
+            log_softmax(logits, 1).slice([0..n, 0..1]).mean().neg()
+        }
+    }
 }
 
 /// Telemetry of one step's negatives (means over queries).
@@ -259,7 +236,7 @@ pub fn telemetry(l: &Logits, queue: &Queue, query_labels: &Tensor<1, Int>) -> Re
         &main,
         None,
     )?;
-    let same = same_class(query_labels, &queue.labels.clone().narrow(0, 0, size));
+    let same = select::same_class(query_labels, &queue.labels.clone().narrow(0, 0, size));
     let rate = |mask: Tensor<2, Bool>| -> f64 {
         let total = mask.clone().int().sum().into_scalar::<i64>() as f64;
         let hits = mask.bool_and(same.clone()).int().sum().into_scalar::<i64>() as f64;

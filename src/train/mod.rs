@@ -1,10 +1,12 @@
 //! MoCo v2 pretraining with per-query negative filters (burn), checkpoints,
-//! and evaluation (DESIGN §2, §7).
+//! and evaluation (docs/DESIGN.md §2, §7).
 
 pub mod checkpoint;
 pub mod config;
 pub mod eval;
+pub mod log;
 pub mod moco;
 pub mod run_lock;
 pub mod select;
+pub mod state;
 pub mod trainer;

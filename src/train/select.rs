@@ -148,7 +148,7 @@ pub fn select_bisection(
 ) -> Result<Tensor<2, Bool>> {
     let same = match (expr.uses_labels(), labels) {
         (false, _) => None,
-        (true, Some((q, n))) => Some(super::moco::same_class(q, n)),
+        (true, Some((q, n))) => Some(same_class(q, n)),
         (true, None) => return Err(missing_labels(expr)),
     };
     select_bisection_with(expr, scores, same.as_ref())
@@ -253,4 +253,12 @@ pub fn value_at_rank(scores: &Tensor<2>, k: usize) -> Result<Tensor<2>> {
 /// [`value_at_rank`] by bisection on the device.
 pub fn value_at_rank_bisection(scores: &Tensor<2>, k: usize) -> Result<Tensor<2>> {
     Ok(rank_key(scores, k.min(scores.dims()[1] - 1))?.value)
+}
+
+/// `same_class[i, j]` = query i's label equals queue entry j's label.
+pub fn same_class(query_labels: &Tensor<1, Int>, queue_labels: &Tensor<1, Int>) -> Tensor<2, Bool> {
+    let (n, m) = (query_labels.dims()[0], queue_labels.dims()[0]);
+    let q = query_labels.clone().reshape([n, 1]).expand([n, m]);
+    let k = queue_labels.clone().reshape([1, m]).expand([n, m]);
+    q.equal(k)
 }

@@ -15,11 +15,14 @@
 
 use super::checkpoint::{self, Checkpoint};
 use super::config::TrainConfig;
+use super::log::LogRow;
 use super::moco::{self, Filter, Queue};
+pub use super::state::State;
+use crate::data::augment::Batch;
 use crate::data::augment::{spawn_epoch, Normalize};
 use crate::data::dataset::{self, Dataset};
-use crate::difficulty::NegativeSet;
 use crate::model::Encoder;
+use crate::model::ModelConfig;
 use crate::rng::{self, Purpose, Rng};
 use anyhow::{bail, Result};
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
@@ -106,22 +109,6 @@ pub fn images(
     Tensor::from_data(TensorData::new(data, [b, c, h, w]), device)
 }
 
-/// Everything a step needs besides the batch.
-pub struct State {
-    pub config: TrainConfig,
-    pub query: Encoder,
-    pub key: Encoder,
-    pub optim: ModuleOptimizer,
-    pub queue: Queue,
-    /// Epochs completed.
-    pub epoch: usize,
-    /// Steps completed.
-    pub step: usize,
-    /// Wall seconds of training up to the last completed epoch, summed over
-    /// sessions (an interrupted epoch is redone, and counted once).
-    pub train_seconds: f64,
-}
-
 fn sgd(c: &TrainConfig) -> ModuleOptimizer {
     SgdConfig::new()
         .with_momentum(Some(
@@ -131,18 +118,6 @@ fn sgd(c: &TrainConfig) -> ModuleOptimizer {
         ))
         .with_weight_decay(Some(WeightDecayConfig::new(c.weight_decay as f32)))
         .init()
-}
-
-/// One row of train_log.csv.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct LogRow {
-    pub epoch: usize,
-    pub step: usize,
-    pub loss: f64,
-    pub lr: f64,
-    #[serde(flatten)]
-    pub negatives: moco::Telemetry,
-    pub images_per_sec: f64,
 }
 
 /// Loads the dataset and its normalisation for a config.
@@ -170,72 +145,19 @@ pub fn train(
     let dev = device(&config.device)?;
     dev.seed(config.seed);
     let ad = dev.clone().autodiff();
-    let model_cfg = config.model(ds.train.channels);
     // Held until training returns: no second process trains in this folder.
     let _lock = super::run_lock::RunLock::acquire(run_dir)?;
-
-    let mut state = match checkpoint::latest(run_dir)? {
-        Some(dir) if resume => {
-            let ck = Checkpoint::load(&dir, &model_cfg, &ad)?;
-            if ck.config != config {
-                bail!(
-                    "{}: the checkpoint was trained with a different configuration; resume with the same recipe and overrides (saved: {})",
-                    dir.display(),
-                    dir.join("config.toml").display()
-                );
-            }
-            let optim = sgd(&config)
-                .load(dir.join("optimizer.bpk"))
-                .map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
-            State {
-                config: config.clone(),
-                query: ck.query,
-                key: ck.key,
-                optim,
-                queue: ck.queue,
-                epoch: ck.epoch,
-                step: ck.step,
-                train_seconds: ck.train_seconds,
-            }
-        }
-        Some(dir) => bail!(
-            "{} holds checkpoints ({}); pass --resume to continue or choose another --name",
-            run_dir.display(),
-            dir.display()
-        ),
-        None => {
-            let query = model_cfg.init(&ad);
-            let key = momentum_update(&query, model_cfg.init(&ad), 0.0).no_grad();
-            let queue = Queue::new(
-                config.queue_size,
-                config.refill,
-                config.embed_dim,
-                config.seed,
-                &ad,
-            );
-            checkpoint::write_config(run_dir, &config)?;
-            State {
-                config: config.clone(),
-                query,
-                key,
-                optim: sgd(&config),
-                queue,
-                epoch: 0,
-                step: 0,
-                train_seconds: 0.0,
-            }
-        }
-    };
+    let mut state = open_state(
+        &config,
+        run_dir,
+        resume,
+        &config.model(ds.train.channels),
+        &ad,
+    )?;
     if state.epoch >= config.epochs {
         return Ok(state);
     }
     let carried_seconds = state.train_seconds;
-
-    let filter = match (&config.keep, &config.drop) {
-        (Some(k), None) => Filter::Keep(NegativeSet::parse(k).map_err(|e| anyhow::anyhow!("{e}"))?),
-        (None, Some(d)) => Filter::Drop(NegativeSet::parse(d).map_err(|e| anyhow::anyhow!("{e}"))?),
-        _ => Filter::None,
-    };
     let train_set = Arc::new(match config.train_limit {
         Some(n) if n < ds.train.len() => ds.train.subset(&(0..n).collect::<Vec<_>>()),
         _ => ds.train.clone(),
@@ -248,19 +170,17 @@ pub fn train(
             train_set.len()
         );
     }
-    let (c, h, w) = (train_set.channels, train_set.height, train_set.width);
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new((config.epochs * steps_per_epoch) as u64)
+    let step = Step {
+        filter: config.filter()?,
+        shape: (train_set.channels, train_set.height, train_set.width),
+        steps_per_epoch,
+        device: &ad,
     };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+    let bar = progress_bar(
+        quiet,
+        (config.epochs * steps_per_epoch) as u64,
+        state.step as u64,
     );
-    bar.set_position(state.step as u64);
-
     let last = stop_after.map_or(config.epochs, |s| s.min(config.epochs));
     for epoch in state.epoch..last {
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, config.epochs));
@@ -275,58 +195,18 @@ pub fn train(
         let mut rows = Vec::new();
         let mut window = (Instant::now(), 0usize);
         for batch in batches {
-            let b = batch.labels.len();
-            let lr = config.lr_at(state.step, steps_per_epoch);
-            // Momentum update first, then keys (official order).
-            state.key = momentum_update(&state.query, state.key, config.momentum);
-            let q = state
-                .query
-                .forward(images(batch.query_view, b, c, h, w, &ad));
-            let k = shuffled_keys(
-                &state.key,
-                batch.key_view,
-                b,
-                (c, h, w),
-                config.shuffle_bn_splits,
-                rng::stream(config.seed, Purpose::ShuffleBn, state.step as u64),
-                &ad,
-            );
-            let labels =
-                Tensor::<1, Int>::from_data(TensorData::new(batch.labels.clone(), [b]), &ad);
-            let l = moco::logits(
-                q,
-                k.clone(),
-                &state.queue,
-                &filter,
-                &labels,
-                config.temperature,
-            )?;
-            let log_now = state.step % config.log_every == 0;
-            let telemetry = match (log_now, config.telemetry) {
-                (false, _) => None,
-                (true, true) => Some(moco::telemetry(&l, &state.queue, &labels)?),
-                (true, false) => Some(moco::Telemetry::unmeasured()),
-            };
-            let loss = moco::loss(l.logits);
-            let loss_value = loss.clone().into_scalar::<f32>() as f64;
-            if !loss_value.is_finite() {
-                bail!(
-                    "loss became {loss_value} at step {} (lr {lr}); lower the learning rate",
-                    state.step
-                );
-            }
-            let grads = GradientsParams::from_grads(loss.backward(), &state.query);
-            state.query = state.optim.step(lr, state.query, grads);
-            state.queue.enqueue(k, &batch.labels, state.step as i64);
-            window.1 += b;
-            if let Some(t) = telemetry {
+            let out;
+            (state, out) = step.run(state, batch)?;
+            window.1 += out.images;
+            if let Some(t) = out.telemetry {
                 let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
                 window = (Instant::now(), 0);
-                bar.set_message(format!("loss {loss_value:.4}  lr {lr:.4}  {ips:.0} img/s"));
+                let (loss, lr) = (out.loss, out.lr);
+                bar.set_message(format!("loss {loss:.4}  lr {lr:.4}  {ips:.0} img/s"));
                 rows.push(LogRow {
                     epoch,
                     step: state.step,
-                    loss: loss_value,
+                    loss,
                     lr,
                     negatives: t,
                     images_per_sec: ips,
@@ -341,6 +221,166 @@ pub fn train(
     }
     bar.finish_and_clear();
     Ok(state)
+}
+
+/// The run's state: its last checkpoint when resuming (which must have been
+/// trained with the same config), else freshly initialised encoders and
+/// queue (and the run's `config.toml`).
+fn open_state(
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    model: &ModelConfig,
+    device: &Device,
+) -> Result<State> {
+    match checkpoint::latest(run_dir)? {
+        Some(dir) if resume => {
+            let ck = Checkpoint::load(&dir, model, device)?;
+            if ck.config != *config {
+                bail!(
+                    "{}: the checkpoint was trained with a different configuration; resume with the same recipe and overrides (saved: {})",
+                    dir.display(),
+                    dir.join("config.toml").display()
+                );
+            }
+            let optim = sgd(config)
+                .load(dir.join("optimizer.bpk"))
+                .map_err(|e| anyhow::anyhow!("loading optimizer state: {e:?}"))?;
+            Ok(State {
+                config: config.clone(),
+                query: ck.query,
+                key: ck.key,
+                optim,
+                queue: ck.queue,
+                epoch: ck.epoch,
+                step: ck.step,
+                train_seconds: ck.train_seconds,
+            })
+        }
+        Some(dir) => bail!(
+            "{} holds checkpoints ({}); pass --resume to continue or choose another --name",
+            run_dir.display(),
+            dir.display()
+        ),
+        None => {
+            let query = model.init(device);
+            let key = momentum_update(&query, model.init(device), 0.0).no_grad();
+            let queue = Queue::new(
+                config.queue_size,
+                config.refill,
+                config.embed_dim,
+                config.seed,
+                device,
+            );
+            checkpoint::write_config(run_dir, config)?;
+            Ok(State {
+                config: config.clone(),
+                query,
+                key,
+                optim: sgd(config),
+                queue,
+                epoch: 0,
+                step: 0,
+                train_seconds: 0.0,
+            })
+        }
+    }
+}
+
+fn progress_bar(quiet: bool, steps: u64, done: u64) -> ProgressBar {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(steps)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_position(done);
+    bar
+}
+
+/// What one training step needs besides the state and the batch.
+struct Step<'a> {
+    filter: Filter,
+    /// Image shape (channels, height, width).
+    shape: (usize, usize, usize),
+    steps_per_epoch: usize,
+    device: &'a Device,
+}
+
+/// What a step reports.
+struct StepOutput {
+    images: usize,
+    loss: f64,
+    lr: f64,
+    /// On logged steps only.
+    telemetry: Option<moco::Telemetry>,
+}
+
+impl Step<'_> {
+    /// One MoCo v2 step, in the official code's order. Takes the state by
+    /// value so that the encoders are updated in place (a tensor burn holds
+    /// one reference to is reused rather than copied).
+    fn run(&self, mut state: State, batch: Batch) -> Result<(State, StepOutput)> {
+        let config = &state.config;
+        let (b, (c, h, w), dev) = (batch.labels.len(), self.shape, self.device);
+        let lr = config.lr_at(state.step, self.steps_per_epoch);
+        // 1. Momentum update of the key encoder (before the forward passes).
+        state.key = momentum_update(&state.query, state.key, config.momentum);
+        // 2. Queries: the query encoder on the first view, with gradients.
+        let q = state
+            .query
+            .forward(images(batch.query_view, b, c, h, w, dev));
+        // 3. Keys: the key encoder on the second view with shuffle-BN, detached.
+        let k = shuffled_keys(
+            &state.key,
+            batch.key_view,
+            b,
+            self.shape,
+            config.shuffle_bn_splits,
+            rng::stream(config.seed, Purpose::ShuffleBn, state.step as u64),
+            dev,
+        );
+        // 4. Logits [q·k⁺, q·queue] / T with the filtered negatives at −∞.
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(batch.labels.clone(), [b]), dev);
+        let l = moco::logits(
+            q,
+            k.clone(),
+            &state.queue,
+            &self.filter,
+            &labels,
+            config.temperature,
+        )?;
+        let telemetry = match (state.step % config.log_every == 0, config.telemetry) {
+            (false, _) => None,
+            (true, true) => Some(moco::telemetry(&l, &state.queue, &labels)?),
+            (true, false) => Some(moco::Telemetry::unmeasured()),
+        };
+        // 5. Loss.
+        let loss = moco::loss(config.loss, l.logits);
+        let loss_value = loss.clone().into_scalar::<f32>() as f64;
+        if !loss_value.is_finite() {
+            bail!(
+                "loss became {loss_value} at step {} (lr {lr}); lower the learning rate",
+                state.step
+            );
+        }
+        // 6. Backward and SGD step of the query encoder.
+        let grads = GradientsParams::from_grads(loss.backward(), &state.query);
+        state.query = state.optim.step(lr, state.query, grads);
+        // 7. Enqueue this batch's keys (after the step).
+        state.queue.enqueue(k, &batch.labels, state.step as i64);
+        let out = StepOutput {
+            images: b,
+            loss: loss_value,
+            lr,
+            telemetry,
+        };
+        Ok((state, out))
+    }
 }
 
 /// Keys for a batch: shuffled, encoded in `splits` sub-batches (each with its

@@ -1,0 +1,15 @@
+//! The library's data flow, one typed function per stage:
+//!
+//! ```text
+//! TrainConfig ──train::trainer::train──► run folder (checkpoints, train_log.csv)
+//!   run folder ──evaluate::evaluate────► EvalReport (linear probe, kNN) → eval.json
+//!   run folder ──evaluate::embed───────► store::Dump → .safetensors
+//!   dump(s)    ──analyze::analyze──────► report bundle + AnalysisSummary
+//! ```
+//!
+//! Commands (`crate::commands`) map arguments to these requests and print
+//! the results; `sweep` and `demo` chain them. Nothing here parses a
+//! command line or reads a result back through untyped JSON.
+
+pub mod analyze;
+pub mod evaluate;

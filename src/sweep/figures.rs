@@ -1,0 +1,308 @@
+//! The sweep's figures: Figure 2 / Table A.1 as bars, Figure 2's band
+//! panels, Figure 3's temperature curves. Drawn with the report's plotting
+//! primitives from the aggregated groups.
+
+use super::aggregate::{BandPanels, BandPoint, Group};
+use crate::report::plot::{
+    canvas, err, error_bars, label_at, legend, range_of, short, BLUE_, ORANGE, PALETTE, SANS,
+};
+use crate::stats::MeanStd;
+use anyhow::Result;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// Figure 2 / Table A.1 as a figure: top-1 mean ± std per condition (and
+/// axis point), the baseline in orange.
+pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
+    let n = groups.len().max(1);
+    let root = canvas(path, (1100, 60 + 34 * n as u32 + 80))?;
+    let lo = groups
+        .iter()
+        .map(|g| g.top1.mean - g.top1.std.max(0.0))
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let hi = groups
+        .iter()
+        .map(|g| g.top1.mean + g.top1.std.max(0.0))
+        .filter(|v| v.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() {
+        ((lo - 2.0).max(0.0), (hi + 2.0).min(100.0))
+    } else {
+        (0.0, 100.0)
+    };
+    let labels: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            let axes: Vec<String> = g
+                .axes
+                .iter()
+                .map(|(k, v)| match k.as_str() {
+                    "temperature" => format!("T={v}"),
+                    _ => format!("{k}={v}"),
+                })
+                .collect();
+            short(format!("{} {}", g.condition, axes.join(" ")).trim(), 48)
+        })
+        .collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{title}: linear-probe top-1 (mean ± std over seeds)"),
+            (SANS, 18),
+        )
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(330)
+        .build_cartesian_2d(lo..hi, -0.5f64..n as f64 - 0.5)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("top-1 accuracy (%)")
+        .y_labels(n)
+        .y_label_formatter(&|v| label_at(&labels, *v))
+        .label_style((SANS, 13))
+        .draw()
+        .map_err(err)?;
+    let baseline_style = |g: &Group| {
+        if g.welch_top1.is_none() {
+            ORANGE
+        } else {
+            BLUE_
+        }
+    };
+    chart
+        .draw_series(groups.iter().enumerate().map(|(i, g)| {
+            Rectangle::new(
+                [(lo, i as f64 - 0.35), (g.top1.mean, i as f64 + 0.35)],
+                baseline_style(g).filled(),
+            )
+        }))
+        .map_err(err)?;
+    error_bars(
+        &mut chart,
+        std_whiskers(groups.iter().map(|g| g.top1)),
+        false,
+        BLACK.stroke_width(2),
+        8,
+    )?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// `(i, mean − std, mean + std)` for the i-th (mean, std) of categories
+/// standing at 0, 1, 2, …, skipping those without a std (one seed).
+fn std_whiskers(mean_std: impl Iterator<Item = MeanStd>) -> impl Iterator<Item = (f64, f64, f64)> {
+    mean_std
+        .enumerate()
+        .filter(|(_, v)| v.std.is_finite())
+        .map(|(i, v)| (i as f64, v.mean - v.std, v.mean + v.std))
+}
+
+/// Figure 2: top-1 of "train on only a band" and "train on all except a
+/// band" side by side, each point mean ± std over seeds, against the
+/// baseline's mean (line) ± std (shaded). Points rather than bars, because
+/// the axis does not start at 0 (the differences are a few points).
+pub fn sweep_bands(path: &Path, title: &str, panels: &BandPanels) -> Result<()> {
+    let parts: Vec<(&str, &[BandPoint])> = [
+        ("Train on only", panels.only.as_slice()),
+        ("Train on all except", panels.all_except.as_slice()),
+    ]
+    .into_iter()
+    .filter(|p| !p.1.is_empty())
+    .collect();
+    let width = 160 + 90 * parts.iter().map(|p| p.1.len() as u32).sum::<u32>();
+    let root = canvas(path, (width.max(640), 520))?;
+    let root = root
+        .titled(
+            &format!("{title}: linear-probe top-1 by band (mean ± std over seeds)"),
+            (SANS, 18),
+        )
+        .map_err(err)?;
+    let MeanStd { mean: b, std: bs } = panels.baseline;
+    let bs = if bs.is_finite() { bs } else { 0.0 };
+    let (y0, y1) = range_of(
+        parts
+            .iter()
+            .flat_map(|p| p.1.iter())
+            .flat_map(|p| {
+                let s = if p.top1.std.is_finite() {
+                    p.top1.std
+                } else {
+                    0.0
+                };
+                [p.top1.mean - s, p.top1.mean + s]
+            })
+            .chain([b - bs, b + bs]),
+    );
+    // Panel widths follow their number of bands, plus room for the axes.
+    let weight = |n: usize| n as f64 + 2.0;
+    let mut rest = root.clone();
+    for (k, (name, points)) in parts.iter().enumerate() {
+        let area = if k + 1 < parts.len() {
+            let total: f64 = parts[k..].iter().map(|p| weight(p.1.len())).sum();
+            let w = rest.dim_in_pixel().0 as f64 * weight(points.len()) / total;
+            let (left, right) = rest.split_horizontally(w as u32);
+            rest = right;
+            left
+        } else {
+            rest.clone()
+        };
+        let n = points.len();
+        let labels: Vec<String> = points
+            .iter()
+            .map(|p| format!("{}–{}", p.band.lo(), p.band.hi()))
+            .collect();
+        let mut chart = ChartBuilder::on(&area)
+            .caption(*name, (SANS, 16))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(if k == 0 { 60 } else { 40 })
+            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n + 1)
+            .x_label_formatter(&|v| label_at(&labels, *v))
+            .x_desc("band (% of negatives, 100 = hardest)")
+            .y_desc(if k == 0 { "top-1 accuracy (%)" } else { "" })
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .label_style((SANS, 13))
+            .draw()
+            .map_err(err)?;
+        let right = n as f64 - 0.5;
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(-0.5, b - bs), (right, b + bs)],
+                ORANGE.mix(0.18).filled(),
+            )))
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                vec![(-0.5, b), (right, b)],
+                ORANGE.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("baseline (± std)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
+        error_bars(
+            &mut chart,
+            std_whiskers(points.iter().map(|p| p.top1)),
+            true,
+            BLUE_.stroke_width(2),
+            8,
+        )?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| Circle::new((i as f64, p.top1.mean), 5, BLUE_.filled())),
+            )
+            .map_err(err)?;
+        if k == 0 {
+            legend(&mut chart, SeriesLabelPosition::LowerLeft, 13)?;
+        }
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Figure 3: change in top-1 against the baseline as a function of temperature.
+pub fn sweep_temperature(path: &Path, groups: &[Group]) -> Result<()> {
+    let root = canvas(path, (900, 520))?;
+    let temp = |g: &Group| {
+        g.axes
+            .iter()
+            .find(|a| a.0 == "temperature")
+            .and_then(|a| a.1.parse::<f64>().ok())
+    };
+    let pts: Vec<(f64, f64, f64)> = groups
+        .iter()
+        .filter(|g| g.welch_top1.is_some())
+        .filter_map(|g| Some((temp(g)?, g.delta_top1, g.top1.std)))
+        .collect();
+    let (x0, x1) = range_of(pts.iter().map(|p| p.0));
+    let (y0, y1) = range_of(
+        pts.iter()
+            .flat_map(|p| [p.1 - p.2.max(0.0), p.1 + p.2.max(0.0), 0.0]),
+    );
+    // Headroom above the data for the legend, which would otherwise cover
+    // the lowest temperature's points.
+    let y1 = y1 + (y1 - y0) * 0.35;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Change in top-1 against the baseline, by temperature",
+            (SANS, 18),
+        )
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("temperature T")
+        .y_desc("Δ top-1 (percentage points)")
+        // A tick at −0.000… would print as "-0.0".
+        .y_label_formatter(&|v| format!("{:.1}", if v.abs() < 1e-9 { 0.0 } else { *v }))
+        .label_style((SANS, 14))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(
+            vec![(x0, 0.0), (x1, 0.0)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?;
+    let mut conditions: Vec<&str> = groups
+        .iter()
+        .filter(|g| g.welch_top1.is_some())
+        .map(|g| g.condition.as_str())
+        .collect();
+    conditions.dedup();
+    // Conditions share their temperatures, so each is shifted sideways a
+    // little (a "dodge") to keep the error bars from lying on top of each
+    // other; the axis still reads the temperature at the group's centre.
+    let dodge = (x1 - x0) * 0.012;
+    let centre = (conditions.len() as f64 - 1.0) / 2.0;
+    for (ci, cond) in conditions.iter().enumerate() {
+        let color = PALETTE[ci % PALETTE.len()];
+        let shift = (ci as f64 - centre) * dodge;
+        let mut line: Vec<(f64, f64, f64)> = groups
+            .iter()
+            .filter(|g| g.condition == *cond)
+            .filter_map(|g| Some((temp(g)? + shift, g.delta_top1, g.top1.std)))
+            .collect();
+        line.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(
+                line.iter().map(|p| (p.0, p.1)),
+                color.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(cond.to_string())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        error_bars(
+            &mut chart,
+            line.iter()
+                .filter(|p| p.2.is_finite())
+                .map(|p| (p.0, p.1 - p.2, p.1 + p.2)),
+            true,
+            color.stroke_width(1),
+            4,
+        )?;
+        chart
+            .draw_series(
+                line.iter()
+                    .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
+            )
+            .map_err(err)?;
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

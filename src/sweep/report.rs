@@ -1,0 +1,114 @@
+//! The sweep's report bundle `reports/<sweep>/`: `results.csv` (one row per
+//! run), `summary.csv` (the aggregated table with t-tests), the figures,
+//! `index.md` and `manifest.json`.
+
+use super::aggregate::{axes_text, band_panels, groups, results_table, summary_table};
+use super::figures;
+use super::recipe::Recipe;
+use super::run::RunResult;
+use crate::report::{sha256_file, Bundle};
+use crate::stats::MeanStd;
+use anyhow::Result;
+use serde_json::json;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// `mean ± std` for the paper-layout table.
+fn pm(v: MeanStd) -> String {
+    if v.std.is_finite() {
+        format!("{:.2} ± {:.2}", v.mean, v.std)
+    } else {
+        format!("{:.2}", v.mean)
+    }
+}
+
+/// Writes `reports/<sweep>/` and returns its path.
+pub fn write_report(
+    recipe: &Recipe,
+    results: &[RunResult],
+    out: &Path,
+    recipe_path: &Path,
+) -> Result<PathBuf> {
+    let b = Bundle::create(out)?;
+    let gs = groups(recipe, results);
+    let summary = summary_table(&gs);
+    b.csv(&results_table(recipe, results))?;
+    b.csv(&summary)?;
+    figures::sweep_bars(&b.path("accuracy.png"), &recipe.name, &gs)?;
+    // A change-vs-temperature plot needs at least two temperatures (a
+    // subset such as `--axis temperature=0.07` has one).
+    let temperatures: std::collections::BTreeSet<u64> =
+        results.iter().map(|r| r.temperature.to_bits()).collect();
+    let has_temperature =
+        recipe.axis_names.iter().any(|a| a == "temperature") && temperatures.len() > 1;
+    if has_temperature && recipe.baseline.is_some() {
+        figures::sweep_temperature(&b.path("temperature.png"), &gs)?;
+    }
+    let panels = band_panels(recipe.baseline.as_deref(), &gs, results);
+    if let Some(p) = &panels {
+        figures::sweep_bands(&b.path("bands.png"), &recipe.name, p)?;
+    }
+    let mut idx = String::new();
+    writeln!(idx, "# Sweep `{}` ({} scale)\n", recipe.name, recipe.scale)?;
+    if !recipe.description.is_empty() {
+        writeln!(idx, "{}\n", recipe.description)?;
+    }
+    if !recipe.subset.is_empty() {
+        writeln!(
+            idx,
+            "A subset of the recipe: `{}`.\n",
+            recipe.subset.join(" ")
+        )?;
+    }
+    writeln!(idx, "{} runs: {} conditions × {} seeds{}. Accuracies in % on the held-out test part (linear probe top-1/top-5, weighted kNN top-1); mean ± sample std (ddof 1) over seeds; Welch's t-test of each condition against `{}` at the same axis values.\n",
+        results.len(), recipe.conditions.len(), results.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>().len(),
+        if recipe.axis_names.is_empty() { String::new() } else { format!(" × axes ({})", recipe.axis_names.join(", ")) },
+        recipe.baseline.as_deref().unwrap_or("(no baseline)"))?;
+    writeln!(idx, "![accuracy by condition](accuracy.png)\n")?;
+    if panels.is_some() {
+        writeln!(
+            idx,
+            "![top-1 by band: train on only a band, train on all except a band](bands.png)\n"
+        )?;
+    }
+    if has_temperature && recipe.baseline.is_some() {
+        writeln!(
+            idx,
+            "![change in accuracy against the baseline by temperature](temperature.png)\n"
+        )?;
+    }
+    writeln!(idx, "| condition | axes | top-1 | top-5 | kNN top-1 | Δ top-1 | Welch p (top-1) |\n|---|---|---|---|---|---|---|")?;
+    for g in &gs {
+        writeln!(
+            idx,
+            "| {} | {} | {} | {} | {} | {:+.2} | {} |",
+            g.condition,
+            axes_text(&g.axes),
+            pm(g.top1),
+            pm(g.top5),
+            pm(g.knn),
+            g.delta_top1,
+            g.welch_top1
+                .map_or("—".into(), |t| crate::stats::fmt_p(t.p))
+        )?;
+    }
+    writeln!(idx, "\n- `results.csv` — one row per run (condition, filter, refill, temperature, axes, seed, accuracies, epochs, wall seconds).")?;
+    writeln!(
+        idx,
+        "- `summary.csv` — the table above with Welch t, df and p for top-1 and top-5."
+    )?;
+    b.text("index.md", &idx)?;
+    let manifest = json!({
+        "negstudy_version": crate::VERSION,
+        "command": format!(
+            "sweep {} --scale {}{}",
+            recipe_path.display(),
+            recipe.scale,
+            recipe.subset.iter().map(|f| format!(" {f}")).collect::<String>()
+        ),
+        "recipe": {"path": recipe_path.display().to_string(), "sha256": sha256_file(recipe_path)?},
+        "runs": recipe.runs.iter().map(|r| json!({"id": r.id, "config": r.config})).collect::<Vec<_>>(),
+    });
+    b.json("manifest.json", &manifest)?;
+    b.finish()
+}
