@@ -23,9 +23,11 @@ fn cases(target: &str) -> Vec<PathBuf> {
 /// list lengths that disagree with their values, slice and bitmap bounds,
 /// `unreachable!`; some only with debug assertions, as the fuzzer builds);
 /// the dump loader must turn each into one error that names the file. The
-/// `oom-*` file declares a data page of 2⁶⁴ − 8 values, for which polars
-/// requested 2⁶¹ bytes and the process aborted: now refused before polars
-/// reads it.
+/// `oom-131bfac…` file declares a data page of 2⁶⁴ − 8 values, for which
+/// polars requested 2⁶¹ bytes and the process aborted: now refused before
+/// polars reads it. The two other `oom-*` files have footers whose list
+/// lengths made polars' metadata decoder ask for 67 and 136 GB: their
+/// footer is now decoded first in a child process, which dies instead.
 #[test]
 fn parquet_reader_panics_become_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -297,3 +297,27 @@ fn dumps_are_written_with_the_users_umask() {
         assert_eq!(mode, expected, "{ext}: {mode:o} vs {expected:o}");
     }
 }
+
+/// The same dump written twice is the same file: the safetensors header
+/// (metadata map included) is written with its keys sorted. Before, its
+/// metadata came out in `HashMap` order, so a dump's sha256 (recorded in
+/// every manifest) changed from one write to the next.
+#[test]
+fn the_same_dump_is_written_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = sample_dump(6, 3, true);
+    let first = dir.path().join("a.safetensors");
+    dump.save(&first).unwrap();
+    let bytes = std::fs::read(&first).unwrap();
+    for i in 0..8 {
+        let p = dir.path().join(format!("b{i}.safetensors"));
+        dump.save(&p).unwrap();
+        assert!(std::fs::read(&p).unwrap() == bytes, "write {i} differs");
+    }
+    // Metadata keys in sorted order, and the file still loads.
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(bytes[8..8 + n].to_vec()).unwrap();
+    let pos = |k: &str| header.find(&format!("\"{k}\"")).unwrap();
+    assert!(pos("classes") < pos("encoder") && pos("encoder") < pos("negstudy_version"));
+    assert_eq!(load(&first).unwrap().label, dump.label);
+}

@@ -116,6 +116,54 @@ fn declared_limit(file_bytes: usize) -> usize {
     file_bytes.saturating_mul(64).saturating_add(4096)
 }
 
+/// polars' Thrift decoder reserves memory for every list of the footer
+/// (file metadata) from the length the file declares, times the size of the
+/// decoded element, and reads each field by its id whatever type the file
+/// says it has — so no size check made outside polars can follow it, and a
+/// corrupt length (fuzzing found footers asking for 67 and 136 GB) aborts
+/// the process, which cannot be caught. The footer is therefore decoded
+/// first in a forked child process: if the child dies, the file is rejected
+/// with an error; if it exits normally, the parent decodes it for real.
+/// (fork is copy-on-write; the child only decodes and calls `_exit`.)
+fn footer_decodes_in_a_child(bytes: &[u8]) -> Result<()> {
+    use polars_parquet::parquet::read::read_metadata;
+    // SAFETY: the child runs only the decoder (which allocates through the
+    // fork-safe system allocator and takes no locks another thread may
+    // hold) and leaves with `_exit`, running no destructors or atexit hooks.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: changes to the child only. An abort must kill the child,
+        // not run a handler inherited from the parent (such as a fuzzer's
+        // crash reporter).
+        // The allocator's last words would reach the user's terminal as
+        // noise: the parent reports the failure.
+        unsafe {
+            libc::signal(libc::SIGABRT, libc::SIG_DFL);
+            libc::close(2);
+        }
+        let buffer = polars_buffer::Buffer::from(bytes.to_vec());
+        let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            read_metadata(&mut std::io::Cursor::new(buffer)).is_ok()
+        }));
+        // SAFETY: terminating the child without unwinding or destructors.
+        unsafe { libc::_exit(if matches!(decoded, Ok(true)) { 0 } else { 1 }) };
+    }
+    if pid < 0 {
+        // No process to spare: decode in this one, as before.
+        return Ok(());
+    }
+    let mut status = 0;
+    // SAFETY: waiting for the child forked above; `status` is a valid out-pointer.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if waited == pid && libc::WIFSIGNALED(status) {
+        bail!(
+            "not a valid parquet file (truncated or corrupt?): its footer declares sizes the parquet reader cannot allocate (the reader was killed by signal {})",
+            libc::WTERMSIG(status)
+        );
+    }
+    Ok(())
+}
+
 /// polars' reader trusts the counts and sizes in a file's headers and
 /// reserves memory for them before decoding; a corrupt header (fuzzing found
 /// data pages claiming 2⁵⁸ values) makes it request exabytes, and a failed
@@ -133,6 +181,7 @@ fn check_declared_sizes(bytes: &[u8]) -> Result<()> {
         }
         Ok(())
     };
+    footer_decodes_in_a_child(bytes)?;
     let meta = read_metadata(&mut std::io::Cursor::new(buffer.clone()))
         .map_err(|e| anyhow::anyhow!("not a valid parquet file (truncated or corrupt?): {e}"))?;
     bad("the file declares rows:", meta.num_rows as i128)?;

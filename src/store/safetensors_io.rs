@@ -140,5 +140,38 @@ pub(crate) fn serialize_to_file(
     safetensors::serialize_to_file(tensors, Some(meta), path)
         .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
     std::fs::set_permissions(path, permissions)
-        .with_context(|| format!("setting the permissions of {}", path.display()))
+        .with_context(|| format!("setting the permissions of {}", path.display()))?;
+    sort_header(path).with_context(|| format!("rewriting the header of {}", path.display()))
+}
+
+/// Rewrites a safetensors file's JSON header with its keys sorted, in place.
+/// The crate writes the metadata map in `HashMap` order, which differs from
+/// process to process, so the same dump had a different sha256 each time
+/// (and so did the manifests that record it). The sorted header has the
+/// same members, hence the same length; the tensor data does not move.
+fn sort_header(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)?;
+    let n = usize::try_from(u64::from_le_bytes(len))?;
+    let mut header = vec![0u8; n];
+    f.read_exact(&mut header)?;
+    // serde_json's maps are sorted (BTreeMap), recursively.
+    let value: serde_json::Value = serde_json::from_slice(&header)?;
+    let sorted = serde_json::to_vec(&value)?;
+    if sorted.len() > n {
+        anyhow::bail!(
+            "sorted header is longer than the original ({} > {n} bytes)",
+            sorted.len()
+        );
+    }
+    header[..sorted.len()].copy_from_slice(&sorted);
+    header[sorted.len()..].fill(b' ');
+    f.seek(SeekFrom::Start(8))?;
+    f.write_all(&header)?;
+    Ok(())
 }

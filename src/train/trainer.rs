@@ -354,7 +354,10 @@ impl Step<'_> {
             &labels,
             config.temperature,
         )?;
-        let telemetry = match (state.step % config.log_every == 0, config.telemetry) {
+        let telemetry = match (
+            state.step.is_multiple_of(config.log_every),
+            config.telemetry,
+        ) {
             (false, _) => None,
             (true, true) => Some(moco::telemetry(&l, &state.queue, &labels)?),
             (true, false) => Some(moco::Telemetry::unmeasured()),
