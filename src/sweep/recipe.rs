@@ -257,60 +257,10 @@ impl Recipe {
         }
         crate::atomic::check_name(&file.sweep.name, "[sweep] name")
             .with_context(|| format!("{}", path.display()))?;
-        reject_repeats(
-            path,
-            "seeds",
-            file.sweep.seeds.iter().map(|s| s.to_string()),
-        )?;
-        for (name, values) in &file.axes {
-            let texts: Vec<String> = values.iter().map(value_text).collect();
-            for (i, a) in texts.iter().enumerate() {
-                if let Some(b) = texts[..i].iter().find(|b| same_axis_value(a, b)) {
-                    bail!(
-                        "{}: axis '{name}' lists the same value twice ({b} and {a}); each value is one set of runs",
-                        path.display()
-                    );
-                }
-            }
-        }
-        let mut base = file.train.clone();
-        match file.scale.get(scale) {
-            Some(over) => merge(&mut base, over),
-            None if file.scale.is_empty() => {}
-            None => bail!(
-                "{}: no [scale.{scale}] (has: {})",
-                path.display(),
-                file.scale.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        }
+        reject_repeated_seeds_and_axis_values(&file, path)?;
+        let base = scaled_base(&file, scale, path)?;
         let axis_names: Vec<String> = file.axes.keys().cloned().collect();
-        // Count the runs before expanding them: a hostile recipe must not
-        // allocate a cartesian product it can never run.
-        let total = file
-            .axes
-            .values()
-            .map(Vec::len)
-            .chain([file.condition.len(), file.sweep.seeds.len()])
-            .try_fold(1usize, |acc, n| acc.checked_mul(n))
-            .filter(|&n| n <= MAX_RUNS);
-        if total.is_none() {
-            bail!(
-                "{}: conditions × axis values × seeds is more than {MAX_RUNS} runs",
-                path.display()
-            );
-        }
-        // The cartesian product of the axes (one empty point without axes).
-        let mut points: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
-        for (name, values) in &file.axes {
-            points = points
-                .into_iter()
-                .flat_map(|p| {
-                    values
-                        .iter()
-                        .map(move |v| [p.clone(), vec![(name.clone(), v.clone())]].concat())
-                })
-                .collect();
-        }
+        let points = axis_points(&file, path)?;
         let mut runs = Vec::new();
         let mut conditions = Vec::new();
         for cond in &file.condition {
@@ -325,63 +275,12 @@ impl Recipe {
             conditions.push(label.clone());
             for point in &points {
                 for &seed in &file.sweep.seeds {
-                    let mut t = base.clone();
-                    merge(&mut t, &cond);
-                    for (k, v) in point {
-                        t.insert(k.clone(), v.clone());
-                    }
-                    let axes: Vec<(String, String)> = point
-                        .iter()
-                        .map(|(k, v)| (k.clone(), value_text(v)))
-                        .collect();
-                    let mut id = slug(&label);
-                    for (k, v) in &axes {
-                        id.push_str(&format!(
-                            "-{}{}",
-                            slug(k).chars().next().unwrap_or('x'),
-                            slug(v)
-                        ));
-                    }
-                    id.push_str(&format!("-s{seed}"));
-                    t.insert("seed".into(), toml::Value::Integer(seed as i64));
-                    t.insert("name".into(), toml::Value::String(id.clone()));
-                    let config: TrainConfig =
-                        toml::Value::Table(t).try_into().with_context(|| {
-                            format!(
-                                "{}: condition '{label}': bad training fields",
-                                path.display()
-                            )
-                        })?;
-                    config
-                        .validate()
-                        .with_context(|| format!("{}: condition '{label}'", path.display()))?;
-                    runs.push(RunSpec {
-                        id,
-                        condition: label.clone(),
-                        axes,
-                        seed,
-                        config,
-                    });
+                    runs.push(run_spec(&base, &cond, &label, point, seed, path)?);
                 }
             }
         }
         reject_repeats(path, "condition labels", conditions.iter().cloned())?;
-        let mut by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for r in &runs {
-            by_id.entry(&r.id).or_default().push(&r.condition);
-        }
-        let shared: Vec<String> = by_id
-            .iter()
-            .filter(|(_, labels)| labels.len() > 1)
-            .map(|(id, labels)| format!("{id} ← {}", labels.join(" | ")))
-            .collect();
-        if !shared.is_empty() {
-            bail!(
-                "{}: conditions whose labels differ only in punctuation or case would share run folders (run id ← labels): {}; rename them",
-                path.display(),
-                shared.join("; ")
-            );
-        }
+        reject_shared_ids(&runs, path)?;
         if let Some(b) = &file.sweep.baseline {
             if !conditions.contains(b) {
                 bail!(
@@ -403,4 +302,142 @@ impl Recipe {
             subset: Vec::new(),
         })
     }
+}
+
+/// Seeds and each axis's values must not repeat: a repeat would reuse one
+/// run and report a fake replicate.
+fn reject_repeated_seeds_and_axis_values(file: &RecipeFile, path: &Path) -> Result<()> {
+    reject_repeats(
+        path,
+        "seeds",
+        file.sweep.seeds.iter().map(|s| s.to_string()),
+    )?;
+    for (name, values) in &file.axes {
+        let texts: Vec<String> = values.iter().map(value_text).collect();
+        for (i, a) in texts.iter().enumerate() {
+            if let Some(b) = texts[..i].iter().find(|b| same_axis_value(a, b)) {
+                bail!(
+                    "{}: axis '{name}' lists the same value twice ({b} and {a}); each value is one set of runs",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The recipe's `[train]` table with its `[scale.<scale>]` overrides.
+fn scaled_base(file: &RecipeFile, scale: &str, path: &Path) -> Result<toml::Table> {
+    let mut base = file.train.clone();
+    match file.scale.get(scale) {
+        Some(over) => merge(&mut base, over),
+        None if file.scale.is_empty() => {}
+        None => bail!(
+            "{}: no [scale.{scale}] (has: {})",
+            path.display(),
+            file.scale.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    }
+    Ok(base)
+}
+
+/// The cartesian product of the axes (one empty point without axes),
+/// counted before it is built: a hostile recipe must not allocate a product
+/// it can never run.
+fn axis_points(file: &RecipeFile, path: &Path) -> Result<Vec<Vec<(String, toml::Value)>>> {
+    let total = file
+        .axes
+        .values()
+        .map(Vec::len)
+        .chain([file.condition.len(), file.sweep.seeds.len()])
+        .try_fold(1usize, |acc, n| acc.checked_mul(n))
+        .filter(|&n| n <= MAX_RUNS);
+    if total.is_none() {
+        bail!(
+            "{}: conditions × axis values × seeds is more than {MAX_RUNS} runs",
+            path.display()
+        );
+    }
+    let mut points: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
+    for (name, values) in &file.axes {
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values
+                    .iter()
+                    .map(move |v| [p.clone(), vec![(name.clone(), v.clone())]].concat())
+            })
+            .collect();
+    }
+    Ok(points)
+}
+
+/// One run: the base config with the condition's fields, the axis point and
+/// the seed, its id (`<label>-<axis letter><value>…-s<seed>`), validated.
+fn run_spec(
+    base: &toml::Table,
+    cond: &toml::Table,
+    label: &str,
+    point: &[(String, toml::Value)],
+    seed: u64,
+    path: &Path,
+) -> Result<RunSpec> {
+    let mut t = base.clone();
+    merge(&mut t, cond);
+    for (k, v) in point {
+        t.insert(k.clone(), v.clone());
+    }
+    let axes: Vec<(String, String)> = point
+        .iter()
+        .map(|(k, v)| (k.clone(), value_text(v)))
+        .collect();
+    let mut id = slug(label);
+    for (k, v) in &axes {
+        id.push_str(&format!(
+            "-{}{}",
+            slug(k).chars().next().unwrap_or('x'),
+            slug(v)
+        ));
+    }
+    id.push_str(&format!("-s{seed}"));
+    t.insert("seed".into(), toml::Value::Integer(seed as i64));
+    t.insert("name".into(), toml::Value::String(id.clone()));
+    let config: TrainConfig = toml::Value::Table(t).try_into().with_context(|| {
+        format!(
+            "{}: condition '{label}': bad training fields",
+            path.display()
+        )
+    })?;
+    config
+        .validate()
+        .with_context(|| format!("{}: condition '{label}'", path.display()))?;
+    Ok(RunSpec {
+        id,
+        condition: label.to_string(),
+        axes,
+        seed,
+        config,
+    })
+}
+
+/// Two conditions whose labels slug to the same run id would share a run
+/// folder: an error that lists them.
+fn reject_shared_ids(runs: &[RunSpec], path: &Path) -> Result<()> {
+    let mut by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in runs {
+        by_id.entry(&r.id).or_default().push(&r.condition);
+    }
+    let shared: Vec<String> = by_id
+        .iter()
+        .filter(|(_, labels)| labels.len() > 1)
+        .map(|(id, labels)| format!("{id} ← {}", labels.join(" | ")))
+        .collect();
+    if !shared.is_empty() {
+        bail!(
+            "{}: conditions whose labels differ only in punctuation or case would share run folders (run id ← labels): {}; rename them",
+            path.display(),
+            shared.join("; ")
+        );
+    }
+    Ok(())
 }
