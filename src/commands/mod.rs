@@ -62,8 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(c) => bench::run(c),
         Command::Analyze(a) => {
             let analyzed = analyze::run(a)?;
-            let summary = serde_json::to_value(&analyzed.summary)?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            print!("{}", crate::report::json_text(&analyzed.summary)?);
             eprintln!(
                 "report written to {}/ (start with index.md)",
                 analyzed.bundle.display()

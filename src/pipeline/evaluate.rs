@@ -83,10 +83,9 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
-    /// The JSON text written to `eval.json`: keys sorted (as every JSON
-    /// file negstudy writes), pretty-printed, newline-terminated.
+    /// The text of `eval.json` ([`crate::report::json_text`]).
     pub fn to_json(&self) -> Result<String> {
-        Ok(serde_json::to_string_pretty(&serde_json::to_value(self)?)? + "\n")
+        crate::report::json_text(self)
     }
 
     /// Writes `eval.json` (default: beside the checkpoint, in the run folder).

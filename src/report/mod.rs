@@ -43,11 +43,10 @@ impl Bundle {
         write_csv(table, &path)
     }
 
-    /// Writes a JSON file, keys sorted (as in every JSON file negstudy
-    /// writes, whatever order a struct declares its fields in).
+    /// Writes a JSON file ([`json_text`]).
     pub fn json(&self, name: &str, value: &impl serde::Serialize) -> Result<()> {
-        let text = serde_json::to_string_pretty(&serde_json::to_value(value)?)?;
-        std::fs::write(self.path(name), text + "\n").with_context(|| format!("writing {name}"))
+        std::fs::write(self.path(name), json_text(value)?)
+            .with_context(|| format!("writing {name}"))
     }
 
     pub fn text(&self, name: &str, text: &str) -> Result<()> {
@@ -68,6 +67,13 @@ impl Drop for Bundle {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
     }
+}
+
+/// The text of every JSON file and JSON printout negstudy makes: keys
+/// sorted (whatever order a struct declares its fields in), pretty-printed,
+/// newline-terminated.
+pub fn json_text(value: &impl serde::Serialize) -> Result<String> {
+    Ok(serde_json::to_string_pretty(&serde_json::to_value(value)?)? + "\n")
 }
 
 /// A tidy table as CSV through polars; NaN floats become empty cells.
