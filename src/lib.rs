@@ -17,7 +17,9 @@
 //! * [`synthetic`] — synthetic dumps with known structure, for tests and demos;
 //! * [`train`] — MoCo v2: config, queue and loss, filters, the trainer,
 //!   checkpoints, the training log, run locks, probe and kNN;
-//! * [`analysis`] — the paper's Section 4 analyses over embeddings;
+//! * [`plot`] — the figures (PNG), drawn from plain series;
+//! * [`analysis`] — the paper's Section 4 analyses over embeddings, one file
+//!   each, listed in `analysis::registry`;
 //! * [`report`] — report bundles: CSV, PNG, index.md, manifests;
 //! * [`pipeline`] — typed stages: evaluate, embed, analyze;
 //! * [`sweep`] — recipes → many runs → the paper's tables and figures;
@@ -32,6 +34,7 @@ pub mod hierarchy;
 pub mod input_file;
 pub mod model;
 pub mod pipeline;
+pub mod plot;
 pub mod report;
 pub mod rng;
 pub mod stats;

@@ -71,6 +71,37 @@ impl Table {
         self.columns.iter().find(|c| c.0 == name).map(|c| &c.1)
     }
 
+    /// How many cells differ from `other`'s, and how many were compared:
+    /// integers and text exactly, floats beyond `rel` relative difference,
+    /// absolute for magnitudes below 1 (NaN equals NaN; sums taken in
+    /// another order differ in their last bits, absolutely). A column
+    /// missing or of another length or type counts all its cells.
+    pub fn differing_cells(&self, other: &Table, rel: f64) -> (usize, usize) {
+        let close = |a: f64, b: f64| {
+            (a.is_nan() && b.is_nan())
+                || a == b
+                || (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
+        };
+        let mut differing = 0;
+        let mut total = 0;
+        for (name, a) in &self.columns {
+            total += a.len();
+            differing += match (a, other.column(name)) {
+                (Values::Int(x), Some(Values::Int(y))) if x.len() == y.len() => {
+                    x.iter().zip(y).filter(|(a, b)| a != b).count()
+                }
+                (Values::Text(x), Some(Values::Text(y))) if x.len() == y.len() => {
+                    x.iter().zip(y).filter(|(a, b)| a != b).count()
+                }
+                (Values::Float(x), Some(Values::Float(y))) if x.len() == y.len() => {
+                    x.iter().zip(y).filter(|(&a, &b)| !close(a, b)).count()
+                }
+                _ => a.len(),
+            };
+        }
+        (differing, total)
+    }
+
     /// Rows `idx` rendered as a Markdown table.
     pub fn markdown(&self, idx: impl IntoIterator<Item = usize>) -> String {
         let mut s = format!(

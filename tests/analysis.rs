@@ -3,7 +3,8 @@
 //! analyses' bands against `difficulty::Selector` (what the trainer uses),
 //! the CLI end to end, and bad inputs.
 
-use negstudy::analysis::{pass, reference, AnalysisInput, Params, Side};
+use negstudy::analysis::consistency::ConsistencyAnalysis;
+use negstudy::analysis::{pass, reference, registry, AnalysisInput, Params, Side};
 use negstudy::difficulty::{NegativeSet, Selector};
 use negstudy::hierarchy::{ClassLcaTable, Hierarchy};
 use negstudy::rng::{seeded, Rng};
@@ -336,11 +337,14 @@ fn fast_pass_equals_reference_with_ties_and_self_exclusion() {
                     memory_budget: 4 * nn * 5,
                     ..Params::default()
                 };
-                let fast = pass::run(&input, &params, &|_| {}).unwrap();
-                let slow = reference::run(&input, &params).unwrap();
-                assert_eq!(
-                    fast, slow,
-                    "nq={nq} nn={nn} d={d} self_exclusion={self_exclusion} bins={bins}"
+                // Every registered analysis's totals, compared exactly.
+                let all = registry::ANALYSES;
+                let fast = pass::run(&input, &params, all, &|_| {}).unwrap();
+                let slow = reference::run(&input, &params, all).unwrap();
+                let difference = fast.first_difference(&slow);
+                assert!(
+                    difference.is_none(),
+                    "nq={nq} nn={nn} d={d} self_exclusion={self_exclusion} bins={bins}: {difference:?}"
                 );
             }
         }
@@ -375,7 +379,7 @@ fn analysis_hard_set_equals_the_selector_the_trainer_uses() {
                 classes: (0..10).map(|c| c.to_string()).collect(),
                 lca: None,
             };
-            let r = pass::run(&input, &params, &|_| {}).unwrap();
+            let r = pass::run_one(&input, &params, &ConsistencyAnalysis).unwrap();
             let scores: Vec<f32> = (0..300)
                 .map(|j| {
                     queries
@@ -390,7 +394,8 @@ fn analysis_hard_set_equals_the_selector_the_trainer_uses() {
             let selected = selector
                 .select(&scores, None, None, &mut Vec::new())
                 .unwrap();
-            let from_analysis: Vec<bool> = r.hard_count.iter().map(|&c| c == 1).collect();
+            // One query: a negative's hard frequency is 1 exactly when it is hard.
+            let from_analysis: Vec<bool> = r.frequency.iter().map(|&f| f == 1.0).collect();
             assert_eq!(from_analysis, selected, "query {qi}, hard {hard} %");
         }
     }

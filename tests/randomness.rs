@@ -8,7 +8,8 @@
 //! on that generator (the shift test directly; the baseline's std came out
 //! 0.0107 against chance's 0.0049 on a 2 000 × 2 000 dump).
 
-use negstudy::analysis::{consistency, pass, AnalysisInput, Params, Side};
+use negstudy::analysis::consistency::ConsistencyAnalysis;
+use negstudy::analysis::{pass, AnalysisInput, Params, Side};
 use negstudy::rng::{self, Purpose};
 use negstudy::store::Matrix;
 use rand::Rng as _;
@@ -115,8 +116,8 @@ fn shuffled_baseline_is_as_broad_as_chance() {
             hard_percent: 100.0 * p,
             ..Params::default()
         };
-        let result = pass::run(&input, &params, &|_| {}).unwrap();
-        let summary = consistency::analyze(&result, params.consistency_bins).summary;
+        let result = pass::run_one(&input, &params, &ConsistencyAnalysis).unwrap();
+        let summary = &result.summary;
         let rel = summary.shuffled_std / expected - 1.0;
         eprintln!(
             "seed {seed}: shuffled std {:.5} vs chance {expected:.5} ({:+.1} %)",
@@ -129,8 +130,14 @@ fn shuffled_baseline_is_as_broad_as_chance() {
             summary.shuffled_std,
             100.0 * rel
         );
-        // Every query contributes exactly p·M hard negatives.
-        let total: u64 = result.shuffled_hard_count.iter().map(|&c| c as u64).sum();
+        // Every query contributes exactly p·M hard negatives. Every negative
+        // was compared with all Q queries, so its shuffled count is its
+        // frequency × Q (a ratio of integers ≤ 2 000, recovered exactly by rounding).
+        let total: u64 = result
+            .shuffled
+            .iter()
+            .map(|&f| (f * q as f64).round() as u64)
+            .sum();
         assert_eq!(total, (q * m / 20) as u64);
     }
 }

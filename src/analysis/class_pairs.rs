@@ -1,8 +1,27 @@
 //! Table A3: mean dot product of every (query class, negative class) pair
 //! that occurs, from most anti-correlated to most correlated.
 
-use super::pass::PassResult;
+use super::plugin::{Analysis, Finding, Setup};
+use super::ranking::{add_into, RankedQuery};
+use super::Params;
 use crate::table::Table;
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::Value;
+use std::any::Any;
+use std::fmt::Write;
+use std::path::Path;
+
+/// The analysis (see [`Analysis`]).
+pub struct ClassPairsAnalysis;
+
+/// Row-major [query class][negative class] sums and counts of dot products.
+#[derive(Debug, PartialEq)]
+pub struct Totals {
+    pub classes: usize,
+    pub sum: Vec<f64>,
+    pub count: Vec<u64>,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassPair {
@@ -19,32 +38,83 @@ pub struct ClassPairs {
     pub names: Vec<String>,
 }
 
-pub fn analyze(pass: &PassResult, class_names: &[String]) -> ClassPairs {
-    let c = pass.classes;
-    let mut pairs: Vec<ClassPair> = (0..c * c)
-        .filter(|&i| pass.class_pair_count[i] > 0)
-        .map(|i| ClassPair {
-            query_class: i / c,
-            negative_class: i % c,
-            mean_dot: pass.class_pair_sum[i] / pass.class_pair_count[i] as f64,
-            pairs: pass.class_pair_count[i],
-        })
-        .collect();
-    pairs.sort_by(|a, b| {
-        a.mean_dot
-            .total_cmp(&b.mean_dot)
-            .then(a.query_class.cmp(&b.query_class))
-            .then(a.negative_class.cmp(&b.negative_class))
-    });
-    ClassPairs {
-        pairs,
-        names: class_names.to_vec(),
+/// The class-pair table in brief: its size and its two ends.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub pairs: usize,
+    pub most_anticorrelated: Option<NamedPair>,
+    pub most_correlated: Option<NamedPair>,
+}
+
+/// A class pair by name, with its mean dot product.
+#[derive(Clone, Debug, Serialize)]
+pub struct NamedPair {
+    pub query_class: String,
+    pub negative_class: String,
+    pub mean_dot: f64,
+}
+
+/// Rows shown per part of Table A3 (index and figure).
+const SHOWN: usize = 10;
+
+impl Analysis for ClassPairsAnalysis {
+    type Acc = Totals;
+    type Output = ClassPairs;
+
+    fn name(&self) -> &'static str {
+        "class-pairs"
+    }
+    fn about(&self) -> &'static str {
+        "Table A3: mean dot product per class pair"
+    }
+    fn start(&self, s: Setup) -> Totals {
+        // `pass::Context` bounds the class count (MAX_CLASSES) before this.
+        let classes = s.input.classes.len();
+        Totals {
+            classes,
+            sum: vec![0.0; classes * classes],
+            count: vec![0; classes * classes],
+        }
+    }
+    fn fold(&self, acc: &mut Totals, query: &RankedQuery, _: Setup) {
+        let row = query.class * acc.classes;
+        for p in query.pairs {
+            acc.sum[row + p.class] += p.dot as f64;
+            acc.count[row + p.class] += 1;
+        }
+    }
+    fn merge(&self, acc: &mut Totals, later: Totals) {
+        add_into(&mut acc.sum, &later.sum);
+        add_into(&mut acc.count, &later.count);
+    }
+    fn finish(&self, acc: Totals, s: Setup) -> ClassPairs {
+        let c = acc.classes;
+        let mut pairs: Vec<ClassPair> = (0..c * c)
+            .filter(|&i| acc.count[i] > 0)
+            .map(|i| ClassPair {
+                query_class: i / c,
+                negative_class: i % c,
+                mean_dot: acc.sum[i] / acc.count[i] as f64,
+                pairs: acc.count[i],
+            })
+            .collect();
+        pairs.sort_by(|a, b| {
+            a.mean_dot
+                .total_cmp(&b.mean_dot)
+                .then(a.query_class.cmp(&b.query_class))
+                .then(a.negative_class.cmp(&b.negative_class))
+        });
+        ClassPairs {
+            pairs,
+            names: s.input.classes.clone(),
+        }
     }
 }
 
 impl ClassPairs {
     pub fn table(&self) -> Table {
         let p = &self.pairs;
+        let name = |c: usize| self.names[c].clone();
         Table::new("class_pairs")
             .int(
                 "query_class",
@@ -56,15 +126,11 @@ impl ClassPairs {
             )
             .text(
                 "query_name",
-                p.iter()
-                    .map(|x| self.names[x.query_class].clone())
-                    .collect(),
+                p.iter().map(|x| name(x.query_class)).collect(),
             )
             .text(
                 "negative_name",
-                p.iter()
-                    .map(|x| self.names[x.negative_class].clone())
-                    .collect(),
+                p.iter().map(|x| name(x.negative_class)).collect(),
             )
             .float("mean_dot", p.iter().map(|x| x.mean_dot).collect())
             .int("pairs", p.iter().map(|x| x.pairs as i64).collect())
@@ -86,5 +152,60 @@ impl ClassPairs {
         });
         by_abs.truncate(k);
         [lowest, highest, by_abs]
+    }
+
+    fn named(&self, p: &ClassPair) -> NamedPair {
+        NamedPair {
+            query_class: self.names[p.query_class].clone(),
+            negative_class: self.names[p.negative_class].clone(),
+            mean_dot: p.mean_dot,
+        }
+    }
+}
+
+impl Finding for ClassPairs {
+    fn tables(&self) -> Vec<Table> {
+        vec![self.table()]
+    }
+    fn summary(&self) -> Result<Value> {
+        Ok(serde_json::to_value(Summary {
+            pairs: self.pairs.len(),
+            most_anticorrelated: self.pairs.first().map(|p| self.named(p)),
+            most_correlated: self.pairs.last().map(|p| self.named(p)),
+        })?)
+    }
+    fn figure(&self, dir: &Path, _: &Params) -> Result<()> {
+        let [low, high, _] = self.extremes(SHOWN);
+        let rows = |idx: Vec<usize>| -> Vec<(&str, &str, f64)> {
+            idx.iter()
+                .map(|&i| {
+                    let p = &self.pairs[i];
+                    let (q, n) = (&self.names[p.query_class], &self.names[p.negative_class]);
+                    (q.as_str(), n.as_str(), p.mean_dot)
+                })
+                .collect()
+        };
+        crate::plot::class_pairs(&dir.join("class_pairs.png"), &rows(low), &rows(high), SHOWN)
+    }
+    fn index(&self, _: &Params, tables: &[Table]) -> Result<String> {
+        let mut idx = String::new();
+        writeln!(idx, "## Class pairs (paper Table A3)\n")?;
+        writeln!(
+            idx,
+            "![most anti-correlated and most correlated class pairs](class_pairs.png)\n"
+        )?;
+        writeln!(idx, "Mean dot product of query class / negative class over {} class pairs (`class_pairs.csv`, ascending).\n", self.pairs.len())?;
+        let [low, high, zero] = self.extremes(SHOWN);
+        for (caption, rows) in [
+            ("Most anti-correlated", low),
+            ("Most correlated", high),
+            ("Closest to zero", zero),
+        ] {
+            writeln!(idx, "**{caption}**\n\n{}", tables[0].markdown(rows))?;
+        }
+        Ok(idx)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 }

@@ -1,17 +1,22 @@
 //! The paper's Section 4 analyses over embeddings (docs/DESIGN.md §5).
 //!
 //! One similarity pass ([`pass::run`]) computes every query's scores and
-//! difficulty ranks once and accumulates what all analyses need; each
-//! analysis module is then a pure function from that [`pass::PassResult`] to
-//! tidy tables and headline numbers. Plotting and file writing live in
-//! `crate::report`.
+//! difficulty ranks once and hands each query's ranked negatives
+//! ([`ranking::RankedQuery`]) to every requested analysis. An analysis is one
+//! file: what it accumulates per query and how partial totals merge
+//! ([`plugin::Analysis`]), and what it makes of the totals — tables, summary,
+//! figure, its section of `index.md` ([`plugin::Finding`]); the
+//! [`registry`] lists them. Bundle files are written by `crate::report`.
 
 pub mod anticorrelated;
 pub mod class_pairs;
 pub mod consistency;
 pub mod input;
 pub mod pass;
+pub mod plugin;
+pub mod ranking;
 pub mod reference;
+pub mod registry;
 pub mod same_class;
 pub mod wordnet;
 
@@ -114,6 +119,56 @@ pub struct HardVsEasy {
 }
 
 impl HardVsEasy {
+    /// The sentence `index.md` gives it: means ± SEM and both t-tests.
+    pub fn sentence(&self, what: &str, hard_percent: f64) -> String {
+        use crate::stats::p_clause;
+        let h = self;
+        format!(
+            "Hardest {hard_percent} %: {what} {:.4} ± {:.4} (SEM); easier negatives: {:.4} ± {:.4}; over {} queries. \
+             Student's t = {:.3} (df {}), {}; Welch's t = {:.3} (df {:.1}), {}.",
+            h.hard_mean,
+            h.hard_sem,
+            h.easy_mean,
+            h.easy_sem,
+            h.queries,
+            h.student.t,
+            h.student.df,
+            p_clause(h.student.p),
+            h.welch.t,
+            h.welch.df,
+            p_clause(h.welch.p)
+        )
+    }
+
+    /// Figure 4's panel pair: hard vs easy bars beside the curve over `rows`.
+    pub fn figure(
+        &self,
+        path: &std::path::Path,
+        title: &str,
+        ylabel: &str,
+        hard_percent: f64,
+        rows: &[BinRow],
+    ) -> anyhow::Result<()> {
+        use crate::plot::{hard_vs_easy, Bar};
+        let bar = |mean, sem| Bar { mean, sem };
+        let curve: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|r| ((r.lo + r.hi) / 2.0, r.value))
+            .collect();
+        hard_vs_easy(
+            path,
+            title,
+            ylabel,
+            [
+                bar(self.hard_mean, self.hard_sem),
+                bar(self.easy_mean, self.easy_sem),
+            ],
+            self.student.p,
+            &format!("hardest {hard_percent} %"),
+            &curve,
+        )
+    }
+
     /// Compares per-query hard values with per-query easy values.
     pub fn new(hard: &[f64], easy: &[f64]) -> HardVsEasy {
         use crate::stats::{mean, sem, student_t_test, welch_t_test};

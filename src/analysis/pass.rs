@@ -4,199 +4,32 @@
 //! budget; each block is one GEMM (matrixmultiply), then each query's row is
 //! partitioned at every rank cut the analyses need (bin edges and the hard
 //! edge) by recursive selection — O(M log cuts) instead of a full sort — and
-//! folded into additive accumulators. Chunks of queries run in parallel and
-//! are reduced in a fixed order, so results do not depend on thread count.
+//! handed to every analysis of the pass (`plugin::Analysis::fold`). Chunks of
+//! queries run in parallel and are merged in a fixed order, so results do
+//! not depend on thread count.
 
+use super::plugin::{Analysis, AnyAcc, DynAnalysis, Finding, Setup};
+use super::ranking::{multiselect, ranked_pairs, Cuts, Pair, RankedQuery};
 use super::{AnalysisInput, Params};
-use crate::difficulty::{easier, Band};
-use crate::rng::{self, Purpose};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
-
-/// Totals of one percentile bin.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct BinAcc {
-    pub pairs: u64,
-    pub same_class: u64,
-    /// Sum of LCA depths (0 without a hierarchy).
-    pub lca_sum: f64,
-    pub dot_sum: f64,
-}
-
-impl BinAcc {
-    fn add(&mut self, o: &BinAcc) {
-        self.pairs += o.pairs;
-        self.same_class += o.same_class;
-        self.lca_sum += o.lca_sum;
-        self.dot_sum += o.dot_sum;
-    }
-}
-
-/// Per-query hard/easy values (Figure 4's samples).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct QueryStats {
-    pub hard_same_rate: f64,
-    pub easy_same_rate: f64,
-    /// NaN without a hierarchy.
-    pub hard_lca: f64,
-    pub easy_lca: f64,
-}
-
-/// Everything the analyses need, accumulated over all (query, negative) pairs.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PassResult {
-    pub coarse: Vec<BinAcc>,
-    pub fine: Vec<BinAcc>,
-    pub per_query: Vec<QueryStats>,
-    /// For each negative: queries for which it is hard.
-    pub hard_count: Vec<u32>,
-    /// The same under the shuffled baseline (ranks permuted per query).
-    pub shuffled_hard_count: Vec<u32>,
-    /// For each negative: queries it was compared with.
-    pub candidate_count: Vec<u32>,
-    /// Dot products over [-1, 1] in `dot_bins` equal bins.
-    pub dot_hist: Vec<u64>,
-    /// Row-major [query class][negative class] sums and counts of dot products.
-    pub class_pair_sum: Vec<f64>,
-    pub class_pair_count: Vec<u64>,
-    /// Anti-correlated pairs (dot below the threshold) and the rest.
-    pub anti: BinAcc,
-    pub rest: BinAcc,
-    pub classes: usize,
-    pub has_lca: bool,
-}
-
-impl PassResult {
-    fn empty(p: &Params, negatives: usize, classes: usize, has_lca: bool) -> PassResult {
-        PassResult {
-            coarse: vec![BinAcc::default(); p.bins],
-            fine: vec![BinAcc::default(); p.fine_bins],
-            per_query: Vec::new(),
-            hard_count: vec![0; negatives],
-            shuffled_hard_count: vec![0; negatives],
-            candidate_count: vec![0; negatives],
-            dot_hist: vec![0; p.dot_bins],
-            class_pair_sum: vec![0.0; classes * classes],
-            class_pair_count: vec![0; classes * classes],
-            anti: BinAcc::default(),
-            rest: BinAcc::default(),
-            classes,
-            has_lca,
-        }
-    }
-
-    /// Adds `o` (which covers later queries) into `self`.
-    fn merge(&mut self, o: PassResult) {
-        let add_bins =
-            |a: &mut [BinAcc], b: &[BinAcc]| a.iter_mut().zip(b).for_each(|(x, y)| x.add(y));
-        add_bins(&mut self.coarse, &o.coarse);
-        add_bins(&mut self.fine, &o.fine);
-        self.per_query.extend(o.per_query);
-        let add = |a: &mut [u32], b: &[u32]| a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-        add(&mut self.hard_count, &o.hard_count);
-        add(&mut self.shuffled_hard_count, &o.shuffled_hard_count);
-        add(&mut self.candidate_count, &o.candidate_count);
-        self.dot_hist
-            .iter_mut()
-            .zip(&o.dot_hist)
-            .for_each(|(x, y)| *x += y);
-        self.class_pair_sum
-            .iter_mut()
-            .zip(&o.class_pair_sum)
-            .for_each(|(x, y)| *x += y);
-        self.class_pair_count
-            .iter_mut()
-            .zip(&o.class_pair_count)
-            .for_each(|(x, y)| *x += y);
-        self.anti.add(&o.anti);
-        self.rest.add(&o.rest);
-    }
-}
-
-/// Rank cut positions for M negatives and what each segment between two
-/// cuts belongs to. Built from `difficulty::Band`, the shared definition.
-#[derive(Clone, Debug)]
-pub(crate) struct Cuts {
-    /// Sorted, unique, starting at 0 and ending at M.
-    pub positions: Vec<usize>,
-    pub coarse_bin: Vec<usize>,
-    pub fine_bin: Vec<usize>,
-    pub hard: Vec<bool>,
-    pub hard_start: usize,
-}
-
-impl Cuts {
-    pub(crate) fn new(m: usize, p: &Params) -> Result<Cuts> {
-        let hard = p.hard_band().map_err(anyhow::Error::msg)?.rank_range(m);
-        let starts = |bins: usize| -> Result<Vec<usize>> {
-            (0..bins)
-                .map(|b| {
-                    Ok(Band::bin(b, bins)
-                        .map_err(anyhow::Error::msg)?
-                        .rank_range(m)
-                        .start)
-                })
-                .collect()
-        };
-        let coarse = starts(p.bins)?;
-        let fine = starts(p.fine_bins)?;
-        let mut positions: Vec<usize> = coarse
-            .iter()
-            .chain(&fine)
-            .copied()
-            .chain([hard.start, m])
-            .collect();
-        positions.sort_unstable();
-        positions.dedup();
-        let bin_of =
-            |starts: &[usize], pos: usize| starts.iter().rposition(|&s| s <= pos).unwrap_or(0);
-        let segs = &positions[..positions.len() - 1];
-        Ok(Cuts {
-            coarse_bin: segs.iter().map(|&s| bin_of(&coarse, s)).collect(),
-            fine_bin: segs.iter().map(|&s| bin_of(&fine, s)).collect(),
-            hard: segs.iter().map(|&s| s >= hard.start).collect(),
-            positions,
-            hard_start: hard.start,
-        })
-    }
-}
-
-/// Reorders `v` so that every element before each cut ranks below every
-/// element from that cut on (recursive quickselect at the middle cut).
-pub(crate) fn multiselect(v: &mut [u32], cuts: &[usize], scores: &[f32]) {
-    if cuts.is_empty() || v.len() <= 1 {
-        return;
-    }
-    let mid = cuts.len() / 2;
-    let c = cuts[mid];
-    if c >= v.len() {
-        return multiselect(v, &cuts[..mid], scores);
-    }
-    v.select_nth_unstable_by(c, |&a, &b| {
-        easier(
-            scores[a as usize],
-            a as usize,
-            scores[b as usize],
-            b as usize,
-        )
-    });
-    let (left, right) = v.split_at_mut(c);
-    multiselect(left, &cuts[..mid], scores);
-    let right_cuts: Vec<usize> = cuts[mid + 1..].iter().map(|&x| x - c).collect();
-    multiselect(right, &right_cuts, scores);
-}
 
 /// Shared, read-only context of one pass.
 pub(crate) struct Context<'a> {
     pub input: &'a AnalysisInput,
     pub params: &'a Params,
+    pub analyses: &'a [&'a dyn DynAnalysis],
     pub cuts_full: Cuts,
     /// Cuts for queries that exclude their own row (M − 1 candidates).
     pub cuts_minus_one: Option<Cuts>,
 }
 
 impl<'a> Context<'a> {
-    pub(crate) fn new(input: &'a AnalysisInput, params: &'a Params) -> Result<Context<'a>> {
+    pub(crate) fn new(
+        input: &'a AnalysisInput,
+        params: &'a Params,
+        analyses: &'a [&'a dyn DynAnalysis],
+    ) -> Result<Context<'a>> {
         let (q, n) = (&input.queries, &input.negatives);
         if q.z.cols != n.z.cols {
             bail!(
@@ -262,104 +95,10 @@ impl<'a> Context<'a> {
         Ok(Context {
             input,
             params,
+            analyses,
             cuts_full,
             cuts_minus_one,
         })
-    }
-
-    fn lca_row(&self, class: usize) -> Option<Vec<f64>> {
-        self.input
-            .lca
-            .as_ref()
-            .map(|t| (0..t.classes()).map(|c| t.depth(class, c)).collect())
-    }
-
-    /// Folds one query's ranked row into `acc`. `order` holds the candidate
-    /// negatives already partitioned at `cuts`.
-    pub(crate) fn fold_query(
-        &self,
-        qi: usize,
-        scores: &[f32],
-        order: &mut Vec<u32>,
-        shuffled: &mut Vec<u32>,
-        acc: &mut PassResult,
-    ) {
-        let input = self.input;
-        let p = self.params;
-        let qc = input.queries.label[qi] as usize;
-        let neg_labels = &input.negatives.label;
-        let lca_row = self.lca_row(qc);
-        let cuts = self.cuts_for(qi);
-        let (mut hard_n, mut hard_same, mut hard_lca) = (0u64, 0u64, 0.0f64);
-        let (mut easy_n, mut easy_same, mut easy_lca) = (0u64, 0u64, 0.0f64);
-        let c = acc.classes;
-        for (s, w) in cuts.positions.windows(2).enumerate() {
-            let (cb, fb, hard) = (cuts.coarse_bin[s], cuts.fine_bin[s], cuts.hard[s]);
-            for &j in &order[w[0]..w[1]] {
-                let j = j as usize;
-                let dot = scores[j];
-                let nc = neg_labels[j] as usize;
-                let same = u64::from(nc == qc);
-                let lca = lca_row.as_ref().map_or(0.0, |r| r[nc]);
-                let pair = BinAcc {
-                    pairs: 1,
-                    same_class: same,
-                    lca_sum: lca,
-                    dot_sum: dot as f64,
-                };
-                acc.coarse[cb].add(&pair);
-                acc.fine[fb].add(&pair);
-                if hard {
-                    hard_n += 1;
-                    hard_same += same;
-                    hard_lca += lca;
-                    acc.hard_count[j] += 1;
-                } else {
-                    easy_n += 1;
-                    easy_same += same;
-                    easy_lca += lca;
-                }
-                acc.candidate_count[j] += 1;
-                let h = ((dot.clamp(-1.0, 1.0) + 1.0) / 2.0 * p.dot_bins as f32) as usize;
-                acc.dot_hist[h.min(p.dot_bins - 1)] += 1;
-                acc.class_pair_sum[qc * c + nc] += dot as f64;
-                acc.class_pair_count[qc * c + nc] += 1;
-                if (dot as f64) < p.anticorrelated_below {
-                    acc.anti.add(&pair);
-                } else {
-                    acc.rest.add(&pair);
-                }
-            }
-        }
-        let has_lca = lca_row.is_some();
-        acc.per_query.push(QueryStats {
-            hard_same_rate: hard_same as f64 / hard_n as f64,
-            easy_same_rate: easy_same as f64 / easy_n as f64,
-            hard_lca: if has_lca {
-                hard_lca / hard_n as f64
-            } else {
-                f64::NAN
-            },
-            easy_lca: if has_lca {
-                easy_lca / easy_n as f64
-            } else {
-                f64::NAN
-            },
-        });
-        // Shuffled baseline: a uniformly random permutation of this query's
-        // ranks makes its hard set a uniformly random subset of the same size.
-        let n_hard = hard_n as usize;
-        shuffled.clear();
-        shuffled.extend(self.candidates(qi));
-        let mut rng = rng::stream(
-            p.seed,
-            Purpose::ShuffledBaseline,
-            input.queries.rows[qi] as u64,
-        );
-        for pick in rand::seq::index::sample(&mut rng, shuffled.len(), n_hard) {
-            acc.shuffled_hard_count[shuffled[pick] as usize] += 1;
-        }
-        order.clear();
     }
 
     /// Candidate negatives of query `qi` in index order.
@@ -375,13 +114,109 @@ impl<'a> Context<'a> {
         }
     }
 
-    pub(crate) fn empty_result(&self) -> PassResult {
-        PassResult::empty(
-            self.params,
-            self.input.negatives.z.rows,
-            self.input.classes.len(),
-            self.input.lca.is_some(),
-        )
+    pub(crate) fn setup(&self) -> Setup<'a> {
+        Setup {
+            input: self.input,
+            params: self.params,
+        }
+    }
+
+    /// Fresh accumulators, one per analysis of the pass.
+    pub(crate) fn start(&self) -> Vec<AnyAcc> {
+        self.analyses
+            .iter()
+            .map(|a| a.start(self.setup()))
+            .collect()
+    }
+
+    /// Hands query `qi` to every analysis. `scores` holds its dot product
+    /// with every negative; `order` its candidates, already partitioned at
+    /// its cuts (and emptied here for the next query); `pairs` is scratch.
+    pub(crate) fn fold(
+        &self,
+        qi: usize,
+        scores: &[f32],
+        order: &mut Vec<u32>,
+        pairs: &mut Vec<Pair>,
+        accs: &mut [AnyAcc],
+    ) {
+        let input = self.input;
+        let class = input.queries.label[qi] as usize;
+        let lca: Option<Vec<f64>> = input
+            .lca
+            .as_ref()
+            .map(|t| (0..t.classes()).map(|c| t.depth(class, c)).collect());
+        let cuts = self.cuts_for(qi);
+        let labels = &input.negatives.label;
+        ranked_pairs(pairs, class, scores, order, cuts, labels, lca.as_deref());
+        let query = RankedQuery {
+            query: qi,
+            query_row: input.queries.rows[qi],
+            class,
+            pairs,
+            hard_count: order.len() - cuts.hard_start,
+            excluded: input.self_negative[qi],
+        };
+        for (a, acc) in self.analyses.iter().zip(accs.iter_mut()) {
+            a.fold(acc, &query, self.setup());
+        }
+        order.clear();
+    }
+
+    /// Adds `later` (covering later queries) into `accs`.
+    pub(crate) fn merge(&self, accs: &mut [AnyAcc], later: Vec<AnyAcc>) {
+        for ((a, acc), l) in self.analyses.iter().zip(accs.iter_mut()).zip(later) {
+            a.merge(acc, l);
+        }
+    }
+
+    pub(crate) fn totals(self, accs: Vec<AnyAcc>) -> Totals<'a> {
+        Totals {
+            input: self.input,
+            params: self.params,
+            analyses: self.analyses.to_vec(),
+            accs,
+        }
+    }
+}
+
+/// Every analysis's totals after the pass.
+pub struct Totals<'a> {
+    input: &'a AnalysisInput,
+    params: &'a Params,
+    analyses: Vec<&'a dyn DynAnalysis>,
+    accs: Vec<AnyAcc>,
+}
+
+impl Totals<'_> {
+    /// Each analysis's result, in the order the pass was given them.
+    pub fn finish(self) -> Vec<(&'static str, Box<dyn Finding>)> {
+        let setup = Setup {
+            input: self.input,
+            params: self.params,
+        };
+        self.analyses
+            .iter()
+            .zip(self.accs)
+            .map(|(a, acc)| (a.name(), a.finish(acc, setup)))
+            .collect()
+    }
+
+    /// The first analysis whose totals differ from `other`'s, with both
+    /// totals' `Debug` text; `None` when all are equal.
+    pub fn first_difference(&self, other: &Totals) -> Option<String> {
+        if self.accs.len() != other.accs.len() {
+            return Some(format!(
+                "{} vs {} analyses",
+                self.accs.len(),
+                other.accs.len()
+            ));
+        }
+        self.analyses
+            .iter()
+            .zip(self.accs.iter().zip(&other.accs))
+            .find(|(a, (x, y))| !a.same(x, y))
+            .map(|(a, (x, y))| format!("{}: {} vs {}", a.name(), a.debug(x), a.debug(y)))
     }
 }
 
@@ -392,17 +227,18 @@ pub const MAX_CLASSES: usize = 8192;
 /// Queries per parallel task; fixed so the reduction order is too.
 const CHUNK: usize = 32;
 
-/// Runs the pass. `progress` is told how many queries are done.
-pub fn run(
-    input: &AnalysisInput,
-    params: &Params,
+/// Runs the pass for `analyses`. `progress` is told how many queries are done.
+pub fn run<'a>(
+    input: &'a AnalysisInput,
+    params: &'a Params,
+    analyses: &'a [&'a dyn DynAnalysis],
     progress: &(dyn Fn(usize) + Sync),
-) -> Result<PassResult> {
-    let ctx = Context::new(input, params)?;
+) -> Result<Totals<'a>> {
+    let ctx = Context::new(input, params, analyses)?;
     let (q, n) = (&input.queries.z, &input.negatives.z);
     let (m, d) = (n.rows, n.cols);
     let block = (params.memory_budget / (m * 4)).clamp(1, q.rows);
-    let mut total = ctx.empty_result();
+    let mut total = ctx.start();
     let mut scores = vec![0f32; block * m];
     for start in (0..q.rows).step_by(block) {
         let rows = block.min(q.rows - start);
@@ -436,13 +272,13 @@ pub fn run(
                 1,
             );
         }
-        let parts: Vec<PassResult> = s
+        let parts: Vec<Vec<AnyAcc>> = s
             .par_chunks(CHUNK * m)
             .enumerate()
             .map(|(ci, chunk)| {
-                let mut acc = ctx.empty_result();
+                let mut acc = ctx.start();
                 let mut order = Vec::with_capacity(m);
-                let mut shuffled = Vec::with_capacity(m);
+                let mut pairs = Vec::with_capacity(m);
                 for (r, row) in chunk.chunks(m).enumerate() {
                     let qi = start + ci * CHUNK + r;
                     order.extend(ctx.candidates(qi));
@@ -452,15 +288,33 @@ pub fn run(
                         &cuts.positions[1..cuts.positions.len() - 1],
                         row,
                     );
-                    ctx.fold_query(qi, row, &mut order, &mut shuffled, &mut acc);
+                    ctx.fold(qi, row, &mut order, &mut pairs, &mut acc);
                 }
                 progress(chunk.len() / m);
                 acc
             })
             .collect();
         for part in parts {
-            total.merge(part);
+            ctx.merge(&mut total, part);
         }
     }
-    Ok(total)
+    Ok(ctx.totals(total))
+}
+
+/// Runs the pass for one analysis and returns its result, typed (for
+/// library users, tests and benchmarks).
+pub fn run_one<A: Analysis>(
+    input: &AnalysisInput,
+    params: &Params,
+    analysis: &A,
+) -> Result<A::Output> {
+    let list: [&dyn DynAnalysis; 1] = [analysis];
+    let finding: Box<dyn std::any::Any> = run(input, params, &list, &|_| {})?
+        .finish()
+        .pop()
+        .map(|(_, f)| f)
+        .unwrap_or_else(|| unreachable!("one analysis, one finding"));
+    Ok(*finding
+        .downcast::<A::Output>()
+        .unwrap_or_else(|_| unreachable!("an analysis's finding has its Output type")))
 }

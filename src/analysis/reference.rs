@@ -1,20 +1,25 @@
 //! The straightforward implementation of the pass: one thread, naive dot
 //! products, a full sort of every query's negatives. It is the baseline the
 //! benchmark measures against and the oracle the tests compare with; it
-//! shares only the per-pair bookkeeping (`Context::fold_query`) with the fast
+//! shares only the hand-off to the analyses (`Context::fold`) with the fast
 //! path, not the ranking or the similarity computation.
 
-use super::pass::{Context, PassResult};
+use super::pass::{Context, Totals};
+use super::plugin::DynAnalysis;
 use super::{AnalysisInput, Params};
 use crate::difficulty::easier;
 use anyhow::Result;
 
-pub fn run(input: &AnalysisInput, params: &Params) -> Result<PassResult> {
-    let ctx = Context::new(input, params)?;
+pub fn run<'a>(
+    input: &'a AnalysisInput,
+    params: &'a Params,
+    analyses: &'a [&'a dyn DynAnalysis],
+) -> Result<Totals<'a>> {
+    let ctx = Context::new(input, params, analyses)?;
     let (q, n) = (&input.queries.z, &input.negatives.z);
-    let mut total = ctx.empty_result();
+    let mut total = ctx.start();
     let mut scores = vec![0f32; n.rows];
-    let (mut order, mut shuffled) = (Vec::new(), Vec::new());
+    let (mut order, mut pairs) = (Vec::new(), Vec::new());
     for qi in 0..q.rows {
         let qrow = q.row(qi);
         for (j, s) in scores.iter_mut().enumerate() {
@@ -29,7 +34,7 @@ pub fn run(input: &AnalysisInput, params: &Params) -> Result<PassResult> {
                 b as usize,
             )
         });
-        ctx.fold_query(qi, &scores, &mut order, &mut shuffled, &mut total);
+        ctx.fold(qi, &scores, &mut order, &mut pairs, &mut total);
     }
-    Ok(total)
+    Ok(ctx.totals(total))
 }

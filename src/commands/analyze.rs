@@ -32,8 +32,8 @@ pub fn parse_bytes(s: &str) -> Result<usize, String> {
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Which analysis to run.
-    #[arg(value_enum)]
-    pub which: Which,
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(Which::choices()))]
+    pub which: String,
     /// One dump: queries and negatives are disjoint random subsets of its rows.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["queries", "negatives"], required_unless_present = "queries")]
     pub embeddings: Option<PathBuf>,
@@ -96,7 +96,7 @@ impl AnalyzeArgs {
             _ => bail!("give either --embeddings FILE or both --queries FILE and --negatives FILE"),
         };
         Ok(AnalyzeRequest {
-            which: self.which,
+            which: Which::parse(&self.which)?,
             source,
             params: Params {
                 bins: self.bins,

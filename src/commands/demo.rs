@@ -7,11 +7,14 @@
 //! `--pixels` skips training and analyses the centred raw pixels instead
 //! (seconds; a no-learning reference).
 
+use crate::analysis::consistency::Consistency;
+use crate::analysis::same_class::SameClass;
+use crate::analysis::wordnet::WordNet;
 use crate::data::{classes, idx};
 use crate::pipeline::analyze::{analyze, AnalyzeRequest};
 use crate::pipeline::evaluate::{embed, evaluate, EmbedRequest, EvalReport, EvalRequest, Scores};
-use crate::report::analysis_report::AnalysisSummary;
-use crate::report::plot;
+use crate::plot;
+use crate::report::analysis_report::Findings;
 use crate::stats::p_clause;
 use crate::store::{Dump, DumpMeta, Matrix};
 use crate::train::config::TrainConfig;
@@ -91,26 +94,25 @@ pub fn pixel_dump() -> Result<Dump> {
     })
 }
 
-fn headline(summary: &AnalysisSummary) {
+fn headline(findings: &Findings) {
     let nan = f64::NAN;
-    let hve = |h: &Option<crate::analysis::HardVsEasy>| {
-        h.as_ref()
-            .map_or((nan, nan, nan), |h| (h.hard_mean, h.easy_mean, h.student.p))
+    let hve = |h: Option<&crate::analysis::HardVsEasy>| {
+        h.map_or((nan, nan, nan), |h| (h.hard_mean, h.easy_mean, h.student.p))
     };
-    let (hard, easy, p) = hve(&summary.same_class);
+    let (hard, easy, p) = hve(findings.get::<SameClass>().map(|s| &s.hard_vs_easy));
     println!(
         "  same-class rate    hard {hard:.3} vs easy {easy:.3}   (t-test {})",
         p_clause(p)
     );
-    let (hard, easy, p) = hve(&summary.wordnet);
+    let (hard, easy, p) = hve(findings.get::<WordNet>().map(|w| &w.hard_vs_easy));
     println!(
         "  WordNet LCA depth  hard {hard:.3} vs easy {easy:.3}   (t-test {})",
         p_clause(p)
     );
-    let (real, shuffled, p) = summary
-        .consistency
-        .as_ref()
-        .map_or((nan, nan, nan), |c| (c.real_std, c.shuffled_std, c.ks.p));
+    let (real, shuffled, p) = findings.get::<Consistency>().map_or((nan, nan, nan), |c| {
+        let s = &c.summary;
+        (s.real_std, s.shuffled_std, s.ks.p)
+    });
     println!(
         "  hard-frequency std real {real:.4} vs shuffled {shuffled:.4}   (KS {})",
         p_clause(p)
@@ -118,8 +120,10 @@ fn headline(summary: &AnalysisSummary) {
 }
 
 /// How many queries the analyses compared (the same-class analysis's count).
-fn queries(summary: &AnalysisSummary) -> usize {
-    summary.same_class.as_ref().map_or(0, |h| h.queries)
+fn queries(findings: &Findings) -> usize {
+    findings
+        .get::<SameClass>()
+        .map_or(0, |s| s.hard_vs_easy.queries)
 }
 
 pub fn run(a: DemoArgs) -> Result<()> {
@@ -133,9 +137,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
         let analyzed = analyze(&request)?;
         println!(
             "Pixel-space analysis ({n} queries × {n} negatives, hard = hardest 5 %):",
-            n = queries(&analyzed.summary)
+            n = queries(&analyzed.findings)
         );
-        headline(&analyzed.summary);
+        headline(&analyzed.findings);
         println!(
             "Report: {}/index.md  ({:.1} s)",
             analyzed.bundle.display(),
@@ -180,14 +184,14 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let dump = run_dir.join("test.safetensors");
     embed(&EmbedRequest::of(run_dir.clone()))?.save(&dump)?;
     eprintln!("step 4/4 — analyses");
-    let mut summary = None;
+    let mut findings = None;
     crate::atomic::write_with(&a.out, crate::atomic::Kind::Bundle, |tmp| {
         let mut request = AnalyzeRequest::defaults_for(dump.clone(), tmp.to_path_buf());
         request.params.seed = a.seed;
-        summary = Some(analyze(&request)?.summary);
+        findings = Some(analyze(&request)?.findings);
         add_training_section(tmp, &run_dir, &eval, &config)
     })?;
-    let summary = summary.context("the analyses wrote no summary")?;
+    let findings = findings.context("the analyses wrote no summary")?;
     let baselines = eval.baselines.context("evaluated without baselines")?;
     println!("Linear probe top-1 on the 2 000 held-out images:");
     println!(
@@ -206,9 +210,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
     );
     println!(
         "Analyses of the trained embeddings ({n} queries × {n} negatives from the held-out images, hard = hardest 5 %):",
-        n = queries(&summary)
+        n = queries(&findings)
     );
-    headline(&summary);
+    headline(&findings);
     println!(
         "Report: {}/index.md  ({:.1} s)",
         a.out.display(),

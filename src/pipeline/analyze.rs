@@ -2,41 +2,72 @@
 //! analyses over it, and the bundle (`crate::report::analysis_report`).
 
 use crate::analysis::input::{self, Source};
-use crate::analysis::{
-    anticorrelated, class_pairs, consistency, pass, same_class, wordnet, Params,
-};
+use crate::analysis::plugin::DynAnalysis;
+use crate::analysis::{pass, registry, Params};
 use crate::hierarchy::Hierarchy;
-use crate::report::analysis_report::{self, AnalysisResults, AnalysisSummary, RunInfo};
+use crate::report::analysis_report::{self, AnalysisSummary, Findings, RunInfo};
 use crate::report::sha256_file;
 use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-/// Which analysis to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// Which analyses to run: every registered one (`all`) or one by name.
+#[derive(Clone, Copy)]
 pub enum Which {
-    /// Fig. 4a: same-class rate, hard vs easy, by difficulty.
-    SameClass,
-    /// Fig. 4b: WordNet LCA depth, hard vs easy, by difficulty.
-    Wordnet,
-    /// Fig. 5: dot-product histogram; same-class rate and LCA depth over fine bins.
-    Anticorrelated,
-    /// Table A3: mean dot product per class pair.
-    ClassPairs,
-    /// Fig. 6: per-negative hard frequency vs a shuffled baseline, KS test.
-    Consistency,
-    /// Everything above from one similarity pass.
     All,
+    One(&'static dyn DynAnalysis),
+}
+
+impl std::fmt::Debug for Which {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Which {
+    /// `all` or a registered analysis's name.
+    pub fn parse(name: &str) -> Result<Which> {
+        if name == "all" {
+            return Ok(Which::All);
+        }
+        match registry::find(name) {
+            Some(a) => Ok(Which::One(a)),
+            None => bail!(
+                "unknown analysis '{name}': one of {}, all",
+                registry::ANALYSES
+                    .iter()
+                    .map(|a| a.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
     /// Its name on the command line (`same-class`, …, `all`).
-    pub fn name(self) -> String {
-        self.to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_else(|| format!("{self:?}").to_lowercase())
+    pub fn name(&self) -> &'static str {
+        match self {
+            Which::All => "all",
+            Which::One(a) => a.name(),
+        }
+    }
+
+    /// The command line's choices, with their help: the registry, then `all`.
+    pub fn choices() -> Vec<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        registry::ANALYSES
+            .iter()
+            .map(|a| PossibleValue::new(a.name()).help(a.about()))
+            .chain([PossibleValue::new("all").help("Everything above from one similarity pass")])
+            .collect()
+    }
+
+    /// The analyses it names, in registry order.
+    fn analyses(&self) -> Vec<&'static dyn DynAnalysis> {
+        match self {
+            Which::All => registry::ANALYSES.to_vec(),
+            Which::One(a) => vec![*a],
+        }
     }
 }
 
@@ -79,9 +110,10 @@ impl AnalyzeRequest {
     }
 }
 
-/// A written bundle and its headline numbers.
+/// A written bundle, the results behind it and its headline numbers.
 pub struct Analyzed {
     pub bundle: PathBuf,
+    pub findings: Findings,
     pub summary: AnalysisSummary,
 }
 
@@ -103,9 +135,14 @@ pub fn analyze(a: &AnalyzeRequest) -> Result<Analyzed> {
         a.wnids.as_deref(),
         &hierarchy,
     )?;
-    let wants = |w: Which| a.which == w || a.which == Which::All;
-    if a.which == Which::Wordnet && input.lca.is_none() {
-        bail!("'analyze wordnet' needs one wnid per class: the dump's metadata has none; pass --wnids FILE");
+    let mut findings = Findings::default();
+    let mut analyses = Vec::new();
+    for analysis in a.which.analyses() {
+        match (analysis.unavailable(&input), a.which) {
+            (None, _) => analyses.push(analysis),
+            (Some(missing), Which::One(_)) => bail!(missing.error),
+            (Some(missing), Which::All) => findings.notes.push(missing.note),
+        }
     }
 
     let bar = ProgressBar::new(input.queries.z.rows as u64);
@@ -115,29 +152,9 @@ pub fn analyze(a: &AnalyzeRequest) -> Result<Analyzed> {
             .progress_chars("=> "),
     );
     bar.set_message("similarities and ranks");
-    let result = pass::run(&input, params, &|n| bar.inc(n as u64))?;
+    let totals = pass::run(&input, params, &analyses, &|n| bar.inc(n as u64))?;
     bar.finish_and_clear();
-
-    let mut r = AnalysisResults::default();
-    if wants(Which::SameClass) {
-        r.same_class = Some(same_class::analyze(&result, params));
-    }
-    if wants(Which::Wordnet) {
-        if result.has_lca {
-            r.wordnet = Some(wordnet::analyze(&result, params)?);
-        } else {
-            r.notes.push("No wnids for these classes (dump metadata or --wnids): the WordNet analysis and LCA columns are omitted.".into());
-        }
-    }
-    if wants(Which::Anticorrelated) {
-        r.anticorrelated = Some(anticorrelated::analyze(&result, params));
-    }
-    if wants(Which::ClassPairs) {
-        r.class_pairs = Some(class_pairs::analyze(&result, &input.classes));
-    }
-    if wants(Which::Consistency) {
-        r.consistency = Some(consistency::analyze(&result, params.consistency_bins));
-    }
+    findings.list = totals.finish();
 
     let files = source.files();
     let inputs: Vec<serde_json::Value> = files
@@ -178,9 +195,10 @@ pub fn analyze(a: &AnalyzeRequest) -> Result<Analyzed> {
         n_negatives: input.negatives.z.rows,
         manifest,
     };
-    let bundle = analysis_report::write(&out, &r, &info, params)?;
+    let bundle = analysis_report::write(&out, &findings, &info, params)?;
     Ok(Analyzed {
         bundle,
-        summary: analysis_report::summary(&r),
+        summary: findings.summary()?,
+        findings,
     })
 }

@@ -4,7 +4,6 @@
 //! interrupted run leaves nothing half-written.
 
 pub mod analysis_report;
-pub mod plot;
 
 use crate::table::{Table, Values};
 use anyhow::{Context, Result};
@@ -30,6 +29,11 @@ impl Bundle {
             tmp,
             finished: false,
         })
+    }
+
+    /// The folder being written (renamed into place by [`Bundle::finish`]).
+    pub fn dir(&self) -> &Path {
+        &self.tmp
     }
 
     /// Path of a file inside the bundle being written.

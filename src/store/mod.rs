@@ -430,6 +430,17 @@ fn f16_to_f32(bits: u16) -> f32 {
     }
 }
 
+/// Little-endian bytes of f32 values (safetensors' layout): the one writer
+/// of raw tensor bytes, beside the readers below.
+pub(crate) fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Little-endian bytes of i64 values.
+pub(crate) fn i64_bytes(v: &[i64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
 /// Little-endian element bytes → f32 (floats only).
 pub(crate) fn floats_from_le(bytes: &[u8], elem: Elem, what: &str) -> Result<Vec<f32>> {
     if !elem.is_float() {

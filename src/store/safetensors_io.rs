@@ -1,6 +1,8 @@
 //! `.safetensors` dumps, read through a memory map.
 
-use super::{floats_from_le, ints_from_le, Dump, DumpMeta, Elem, Matrix, RawDump};
+use super::{
+    f32_bytes, floats_from_le, i64_bytes, ints_from_le, Dump, DumpMeta, Elem, Matrix, RawDump,
+};
 use anyhow::{bail, Context, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
@@ -80,17 +82,6 @@ pub(super) fn z_dtype(path: &Path) -> Result<String> {
         .tensor("z")
         .map_err(|_| anyhow::anyhow!("{}: missing tensor 'z'", path.display()))?;
     Ok(format!("{:?}", z.dtype()).to_lowercase())
-}
-
-/// Little-endian bytes of f32 values (safetensors' layout); the one
-/// helper for every safetensors file negstudy writes.
-pub fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Little-endian bytes of i64 values.
-pub fn i64_bytes(v: &[i64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 pub(super) fn write(d: &Dump, path: &Path) -> Result<()> {

@@ -3,7 +3,7 @@
 //! primitives from the aggregated groups.
 
 use super::aggregate::{BandPanels, BandPoint, Group};
-use crate::report::plot::{
+use crate::plot::{
     canvas, err, error_bars, label_at, legend, range_of, short, BLUE_, ORANGE, PALETTE, SANS,
 };
 use crate::stats::MeanStd;

@@ -13,7 +13,7 @@ use super::moco::Queue;
 use super::state::State;
 use crate::atomic;
 use crate::model::{Encoder, ModelConfig};
-use crate::store::safetensors_io::{f32_bytes, i64_bytes};
+use crate::store::{f32_bytes, floats_from_le, i64_bytes, ints_from_le, Elem};
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -164,19 +164,8 @@ fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
     let d = check("keys", Dtype::F32, 2)?[1];
     check("labels", Dtype::I64, 1)?;
     check("enqueued_at", Dtype::I64, 1)?;
-    let keys = get("keys")?;
-    let f32s: Vec<f32> = keys
-        .data()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    let i64s = |name: &str| -> Result<Vec<i64>> {
-        Ok(get(name)?
-            .data()
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect())
-    };
+    let f32s = floats_from_le(get("keys")?.data(), Elem::F32, "keys")?;
+    let i64s = |name: &str| ints_from_le(get(name)?.data(), Elem::I64, name);
     if let Some(i) = f32s.iter().position(|v| !v.is_finite()) {
         bail!(
             "{}: non-finite key at row {}, column {}",

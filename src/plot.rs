@@ -2,11 +2,11 @@
 //! text through ab_glyph with DejaVu Sans compiled in, so rendering needs no
 //! system fonts (plotters' `ttf` feature needs fontconfig and fails with
 //! `NoSuchFont` on machines without fonts).
+//!
+//! Every function draws from plain series (numbers and labels), so the
+//! analyses and the sweep can use them without this module knowing their
+//! types.
 
-use crate::analysis::anticorrelated::Anticorrelated;
-use crate::analysis::class_pairs::ClassPairs;
-use crate::analysis::consistency::Consistency;
-use crate::analysis::{BinRow, HardVsEasy};
 use crate::stats::p_clause;
 use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
@@ -118,30 +118,34 @@ pub(crate) fn range_of(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// Figure 4: hard vs easy bars with SEM error bars and the t-test p-value,
-/// beside the curve over percentile bins.
+/// A mean with its standard error (one bar of Figure 4).
+#[derive(Clone, Copy, Debug)]
+pub struct Bar {
+    pub mean: f64,
+    pub sem: f64,
+}
+
+/// Figure 4: hard vs easy bars with SEM error bars and the t-test p-value
+/// `p`, beside the curve over percentile bins (`curve`: bin centre, value;
+/// non-finite values are left out).
+#[allow(clippy::too_many_arguments)]
 pub fn hard_vs_easy(
     path: &Path,
     title: &str,
     ylabel: &str,
-    hve: &HardVsEasy,
+    [hard, easy]: [Bar; 2],
+    p: f64,
     hard_label: &str,
-    rows: &[BinRow],
+    curve: &[(f64, f64)],
 ) -> Result<()> {
     let root = canvas(path, (1100, 460))?;
     let (left, right) = root.split_horizontally(420);
-    let top = (hve.hard_mean + hve.hard_sem)
-        .max(hve.easy_mean + hve.easy_sem)
-        .max(1e-9)
-        * 1.15;
+    let top = (hard.mean + hard.sem).max(easy.mean + easy.sem).max(1e-9) * 1.15;
     // Plain f64 coordinates (bar i centred on x = i): a segmented axis
     // leaves an empty third slot and hands the style function keys that do
     // not match `CenterOf`, which painted both bars blue.
     let mut bars = ChartBuilder::on(&left)
-        .caption(
-            format!("{title}: {} (t-test)", p_clause(hve.student.p)),
-            (SANS, 18),
-        )
+        .caption(format!("{title}: {} (t-test)", p_clause(p)), (SANS, 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
@@ -157,8 +161,8 @@ pub fn hard_vs_easy(
         .draw()
         .map_err(err)?;
     let data = [
-        (0.0, hve.hard_mean, hve.hard_sem, ORANGE),
-        (1.0, hve.easy_mean, hve.easy_sem, BLUE_),
+        (0.0, hard.mean, hard.sem, ORANGE),
+        (1.0, easy.mean, easy.sem, BLUE_),
     ];
     bars.draw_series(data.iter().map(|&(x, mean, _, color)| {
         Rectangle::new([(x - 0.3, 0.0), (x + 0.3, mean)], color.filled())
@@ -172,8 +176,8 @@ pub fn hard_vs_easy(
         BLACK.stroke_width(2),
         8,
     )?;
-    let (y0, y1) = range_of(rows.iter().map(|r| r.value));
-    let mut curve = ChartBuilder::on(&right)
+    let (y0, y1) = range_of(curve.iter().map(|r| r.1));
+    let mut chart = ChartBuilder::on(&right)
         .caption(format!("{title} by difficulty"), (SANS, 18))
         .margin(12)
         .margin_right(30)
@@ -181,24 +185,20 @@ pub fn hard_vs_easy(
         .y_label_area_size(60)
         .build_cartesian_2d(0f64..100f64, y0..y1)
         .map_err(err)?;
-    curve
+    chart
         .configure_mesh()
         .x_desc("difficulty percentile of the negative (0 = easiest, 100 = hardest)")
         .y_desc(ylabel)
         .label_style((SANS, 14))
         .draw()
         .map_err(err)?;
-    let pts: Vec<(f64, f64)> = rows
-        .iter()
-        .filter(|r| r.value.is_finite())
-        .map(|r| ((r.lo + r.hi) / 2.0, r.value))
-        .collect();
-    curve
+    let pts: Vec<(f64, f64)> = curve.iter().copied().filter(|r| r.1.is_finite()).collect();
+    chart
         .draw_series(LineSeries::new(pts.clone(), BLUE_.stroke_width(2)))
         .map_err(err)?;
     // Markers only where they stay readable (not on 1000 fine bins).
     if pts.len() <= 100 {
-        curve
+        chart
             .draw_series(pts.iter().map(|&p| Circle::new(p, 3, BLUE_.filled())))
             .map_err(err)?;
     }
@@ -206,12 +206,19 @@ pub fn hard_vs_easy(
     Ok(())
 }
 
-/// Figure 5: histogram of all dot products, and same-class rate and LCA
-/// depth over fine percentile bins.
-pub fn anticorrelated(path: &Path, a: &Anticorrelated) -> Result<()> {
+/// Figure 5: histogram of all dot products (`histogram`: lo, hi, count;
+/// bins below `threshold` in orange), and same-class rate and LCA depth over
+/// fine percentile bins (bin centre, value; non-finite values left out).
+pub fn anticorrelated(
+    path: &Path,
+    histogram: &[(f64, f64, u64)],
+    threshold: f64,
+    same_class: &[(f64, f64)],
+    lca_depth: &[(f64, f64)],
+) -> Result<()> {
     let root = canvas(path, (1400, 440))?;
     let panels = root.split_evenly((1, 3));
-    let max_count = a.histogram.iter().map(|h| h.2).max().unwrap_or(1).max(1) as f64;
+    let max_count = histogram.iter().map(|h| h.2).max().unwrap_or(1).max(1) as f64;
     let mut hist = ChartBuilder::on(&panels[0])
         .caption("dot products of all (query, negative) pairs", (SANS, 16))
         .margin(12)
@@ -226,12 +233,8 @@ pub fn anticorrelated(path: &Path, a: &Anticorrelated) -> Result<()> {
         .label_style((SANS, 13))
         .draw()
         .map_err(err)?;
-    hist.draw_series(a.histogram.iter().map(|&(lo, hi, c)| {
-        let color = if lo < a.summary.threshold {
-            ORANGE
-        } else {
-            BLUE_
-        };
+    hist.draw_series(histogram.iter().map(|&(lo, hi, c)| {
+        let color = if lo < threshold { ORANGE } else { BLUE_ };
         Rectangle::new([(lo, 0.0), (hi, c as f64)], color.filled())
     }))
     .map_err(err)?;
@@ -260,24 +263,17 @@ pub fn anticorrelated(path: &Path, a: &Anticorrelated) -> Result<()> {
             .map_err(err)?;
         Ok(())
     };
-    let mid = |b: &crate::difficulty::Band| (b.lo() + b.hi()) / 2.0;
+    let finite = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
+        pts.iter().copied().filter(|p| p.1.is_finite()).collect()
+    };
     curve(
         &panels[1],
         "same-class rate by difficulty",
         "same-class rate",
-        a.by_bin
-            .iter()
-            .filter(|r| r.2.same_class_rate.is_finite())
-            .map(|r| (mid(&r.1), r.2.same_class_rate))
-            .collect(),
+        finite(same_class),
         ORANGE,
     )?;
-    let lca: Vec<(f64, f64)> = a
-        .by_bin
-        .iter()
-        .filter(|r| r.2.mean_lca_depth.is_finite())
-        .map(|r| (mid(&r.1), r.2.mean_lca_depth))
-        .collect();
+    let lca = finite(lca_depth);
     if lca.is_empty() {
         panels[2]
             .draw(&Text::new(
@@ -299,12 +295,17 @@ pub fn anticorrelated(path: &Path, a: &Anticorrelated) -> Result<()> {
     Ok(())
 }
 
-/// Figure 6: pdf of per-negative hard frequency, real vs shuffled.
-pub fn consistency(path: &Path, c: &Consistency, hard_percent: f64) -> Result<()> {
+/// Figure 6: pdf of per-negative hard frequency, real vs shuffled
+/// (`pdf`: lo, hi, real density, shuffled density), with the KS test's `ks_p`.
+pub fn consistency(
+    path: &Path,
+    pdf: &[(f64, f64, f64, f64)],
+    ks_p: f64,
+    hard_percent: f64,
+) -> Result<()> {
     let root = canvas(path, (800, 480))?;
-    let top = c.pdf.last().map_or(1.0, |p| p.1) * 100.0;
-    let ymax = c
-        .pdf
+    let top = pdf.last().map_or(1.0, |p| p.1) * 100.0;
+    let ymax = pdf
         .iter()
         .map(|p| p.2.max(p.3))
         .fold(0.0, f64::max)
@@ -315,7 +316,7 @@ pub fn consistency(path: &Path, c: &Consistency, hard_percent: f64) -> Result<()
         .caption(
             format!(
                 "How consistently is a negative hard? (KS {})",
-                p_clause(c.summary.ks.p)
+                p_clause(ks_p)
             ),
             (SANS, 18),
         )
@@ -334,8 +335,7 @@ pub fn consistency(path: &Path, c: &Consistency, hard_percent: f64) -> Result<()
         .draw()
         .map_err(err)?;
     let series = |f: fn(&(f64, f64, f64, f64)) -> f64| -> Vec<(f64, f64)> {
-        c.pdf
-            .iter()
+        pdf.iter()
             .flat_map(|p| [(p.0 * 100.0, f(p) / 100.0), (p.1 * 100.0, f(p) / 100.0)])
             .collect()
     };
@@ -362,25 +362,24 @@ pub(crate) fn short(s: &str, n: usize) -> String {
     }
 }
 
-/// Table A3 as a figure: the most anti-correlated and most correlated class pairs.
-pub fn class_pairs(path: &Path, cp: &ClassPairs, k: usize) -> Result<()> {
+/// Table A3 as a figure: the most anti-correlated (`low`) and most
+/// correlated (`high`) class pairs, each (query class, negative class, mean
+/// dot), on a canvas sized for `k` rows.
+pub fn class_pairs(
+    path: &Path,
+    low: &[(&str, &str, f64)],
+    high: &[(&str, &str, f64)],
+    k: usize,
+) -> Result<()> {
     let root = canvas(path, (1300, 40 * k.max(3) as u32 + 120))?;
     let panels = root.split_evenly((1, 2));
-    let [low, high, _] = cp.extremes(k);
     for (area, idx, caption, color) in [
-        (&panels[0], &low, "most anti-correlated class pairs", ORANGE),
-        (&panels[1], &high, "most correlated class pairs", BLUE_),
+        (&panels[0], low, "most anti-correlated class pairs", ORANGE),
+        (&panels[1], high, "most correlated class pairs", BLUE_),
     ] {
         let names: Vec<String> = idx
             .iter()
-            .map(|&i| {
-                let p = &cp.pairs[i];
-                format!(
-                    "{} / {}",
-                    short(&cp.names[p.query_class], 18),
-                    short(&cp.names[p.negative_class], 18)
-                )
-            })
+            .map(|&(q, n, _)| format!("{} / {}", short(q, 18), short(n, 18)))
             .collect();
         let n = idx.len().max(1) as f64;
         let mut chart = ChartBuilder::on(area)
@@ -407,8 +406,8 @@ pub fn class_pairs(path: &Path, cp: &ClassPairs, k: usize) -> Result<()> {
             .draw()
             .map_err(err)?;
         chart
-            .draw_series(idx.iter().enumerate().map(|(r, &i)| {
-                let (v, y) = (cp.pairs[i].mean_dot, r as f64);
+            .draw_series(idx.iter().enumerate().map(|(r, &(_, _, v))| {
+                let y = r as f64;
                 Rectangle::new([(0.0, y - 0.35), (v, y + 0.35)], color.filled())
             }))
             .map_err(err)?;
