@@ -366,7 +366,7 @@ fn analysis_hard_set_equals_the_selector_the_trainer_uses() {
                 NegativeSet::Band(negstudy::difficulty::Band::new(100.0 - hard, 100.0).unwrap())
             });
         let selector = Selector::new(expr);
-        for qi in 0..queries.z.rows {
+        for qi in 0..queries.z.rows() {
             let one = Side {
                 z: queries.z.select_rows(&[qi]),
                 label: vec![queries.label[qi]],

@@ -98,12 +98,12 @@ const CASES: &[Case] = &[
     },
     Case {
         what: "NaN in z",
-        setup: |d| save(d, "nan.safetensors", dump(|x| x.z.data[3] = f32::NAN)),
+        setup: |d| save(d, "nan.safetensors", dump(|x| x.z.data_mut()[3] = f32::NAN)),
         args: &["dump", "info", "nan.safetensors"],
     },
     Case {
         what: "row of z not unit-norm",
-        setup: |d| save(d, "norm.safetensors", dump(|x| x.z.data[0] = 2.0)),
+        setup: |d| save(d, "norm.safetensors", dump(|x| x.z.data_mut()[0] = 2.0)),
         args: &["dump", "info", "norm.safetensors"],
     },
     Case {

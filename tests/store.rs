@@ -87,7 +87,7 @@ fn round_trip_all_formats() {
 fn reads_numpy_savez_compressed() {
     let d = load(&data("numpy_savez_compressed.npz")).unwrap();
     assert_eq!((d.len(), d.dim()), (12, 4));
-    assert_eq!(d.z.data, fixture_z());
+    assert_eq!(d.z.data(), fixture_z());
     assert_eq!(d.label, (0..12).map(|i| i % 3).collect::<Vec<i64>>());
     assert_eq!(d.meta.classes, vec!["a", "b", "c"]);
     assert_eq!(d.index, Some((0..12).map(|i| i * 10).collect()));
@@ -97,7 +97,7 @@ fn reads_numpy_savez_compressed() {
 fn reads_npy_folder_fortran_float64() {
     let d = load(&data("npy_folder/z.npy")).unwrap();
     assert_eq!(
-        d.z.data,
+        d.z.data(),
         fixture_z(),
         "float64 Fortran-order z, converted to f32 row-major"
     );
@@ -112,7 +112,7 @@ fn reads_npy_folder_fortran_float64() {
 #[test]
 fn reads_pyarrow_list_parquet() {
     let d = load(&data("pyarrow_list.parquet")).unwrap();
-    assert_eq!(d.z.data, fixture_z());
+    assert_eq!(d.z.data(), fixture_z());
     assert_eq!(d.label, (0..12).map(|i| i % 3).collect::<Vec<i64>>());
 }
 
@@ -120,7 +120,7 @@ fn reads_pyarrow_list_parquet() {
 fn rejects_non_finite_values() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = sample_dump(10, 4, false);
-    d.z.data[4 * 6 + 2] = f32::NAN;
+    d.z.data_mut()[4 * 6 + 2] = f32::NAN;
     let p = dir.path().join("nan.safetensors");
     d.save(&p).unwrap();
     let e = err(&p);
@@ -135,7 +135,7 @@ fn rejects_non_finite_values() {
 fn rejects_rows_not_unit_norm_unless_normalize() {
     let dir = tempfile::tempdir().unwrap();
     let mut d = sample_dump(10, 4, false);
-    for v in &mut d.z.data[8..12] {
+    for v in &mut d.z.data_mut()[8..12] {
         *v *= 3.0;
     }
     let p = dir.path().join("scaled.npz");

@@ -82,7 +82,7 @@ impl Analysis for ConsistencyAnalysis {
         "Fig. 6: per-negative hard frequency vs a shuffled baseline, KS test"
     }
     fn start(&self, s: Setup) -> Totals {
-        let m = s.input.negatives.z.rows;
+        let m = s.input.negatives.z.rows();
         Totals {
             candidates: vec![0; m],
             hard: vec![0; m],

@@ -31,18 +31,18 @@ impl<'a> Context<'a> {
         analyses: &'a [&'a dyn DynAnalysis],
     ) -> Result<Context<'a>> {
         let (q, n) = (&input.queries, &input.negatives);
-        if q.z.cols != n.z.cols {
+        if q.z.cols() != n.z.cols() {
             bail!(
                 "queries have d = {} but negatives have d = {}: embeddings of different models?",
-                q.z.cols,
-                n.z.cols
+                q.z.cols(),
+                n.z.cols()
             );
         }
-        if q.z.rows == 0 || n.z.rows == 0 {
+        if q.z.rows() == 0 || n.z.rows() == 0 {
             bail!(
                 "nothing to analyse: {} queries and {} negatives",
-                q.z.rows,
-                n.z.rows
+                q.z.rows(),
+                n.z.rows()
             );
         }
         if params.bins == 0
@@ -76,7 +76,7 @@ impl<'a> Context<'a> {
                 "{classes} classes: the class-pair table would hold {classes}² accumulators; an analysis takes at most {MAX_CLASSES} classes"
             );
         }
-        let m = n.z.rows;
+        let m = n.z.rows();
         let excludes = input.self_negative.iter().any(Option::is_some);
         let smallest = if excludes { m - 1 } else { m };
         let cuts_full = Cuts::new(m, params)?;
@@ -104,7 +104,7 @@ impl<'a> Context<'a> {
     /// Candidate negatives of query `qi` in index order.
     pub(crate) fn candidates(&self, qi: usize) -> impl Iterator<Item = u32> + '_ {
         let skip = self.input.self_negative[qi];
-        (0..self.input.negatives.z.rows as u32).filter(move |&j| Some(j) != skip)
+        (0..self.input.negatives.z.rows() as u32).filter(move |&j| Some(j) != skip)
     }
 
     pub(crate) fn cuts_for(&self, qi: usize) -> &Cuts {
@@ -236,18 +236,18 @@ pub fn run<'a>(
 ) -> Result<Totals<'a>> {
     let ctx = Context::new(input, params, analyses)?;
     let (q, n) = (&input.queries.z, &input.negatives.z);
-    let (m, d) = (n.rows, n.cols);
-    let block = (params.memory_budget / (m * 4)).clamp(1, q.rows);
+    let (m, d) = (n.rows(), n.cols());
+    let block = (params.memory_budget / (m * 4)).clamp(1, q.rows());
     let mut total = ctx.start();
     let mut scores = vec![0f32; block * m];
-    for start in (0..q.rows).step_by(block) {
-        let rows = block.min(q.rows - start);
+    for start in (0..q.rows()).step_by(block) {
+        let rows = block.min(q.rows() - start);
         let s = &mut scores[..rows * m];
         // S = Q[start..start+rows] · Nᵀ (row-major, d-dimensional dot products).
-        // Checked, not assumed: `Matrix` fields are public, and sgemm reads
-        // through raw pointers.
+        // `Matrix` keeps data.len() == rows × cols (private fields, checked
+        // constructor); asserted anyway, since sgemm reads through raw pointers.
         assert!(
-            q.cols == d && q.data.len() >= (start + rows) * d && n.data.len() >= m * d,
+            q.cols() == d && q.data().len() >= (start + rows) * d && n.data().len() >= m * d,
             "similarity pass: matrices smaller than their shapes"
         );
         unsafe {
@@ -260,10 +260,10 @@ pub fn run<'a>(
                 d,
                 m,
                 1.0,
-                q.data[start * d..].as_ptr(),
+                q.data()[start * d..].as_ptr(),
                 d as isize,
                 1,
-                n.data.as_ptr(),
+                n.data().as_ptr(),
                 1,
                 d as isize,
                 0.0,

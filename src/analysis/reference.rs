@@ -18,9 +18,9 @@ pub fn run<'a>(
     let ctx = Context::new(input, params, analyses)?;
     let (q, n) = (&input.queries.z, &input.negatives.z);
     let mut total = ctx.start();
-    let mut scores = vec![0f32; n.rows];
+    let mut scores = vec![0f32; n.rows()];
     let (mut order, mut pairs) = (Vec::new(), Vec::new());
-    for qi in 0..q.rows {
+    for qi in 0..q.rows() {
         let qrow = q.row(qi);
         for (j, s) in scores.iter_mut().enumerate() {
             *s = qrow.iter().zip(n.row(j)).map(|(a, b)| a * b).sum();

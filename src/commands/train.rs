@@ -208,7 +208,7 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         a.out.display(),
         dump.len(),
         dump.dim(),
-        dump.h.as_ref().map_or(0, |h| h.cols)
+        dump.h.as_ref().map_or(0, |h| h.cols())
     );
     Ok(())
 }

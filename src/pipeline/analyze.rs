@@ -145,7 +145,7 @@ pub fn analyze(a: &AnalyzeRequest) -> Result<Analyzed> {
         }
     }
 
-    let bar = ProgressBar::new(input.queries.z.rows as u64);
+    let bar = ProgressBar::new(input.queries.z.rows() as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} queries ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -165,8 +165,8 @@ pub fn analyze(a: &AnalyzeRequest) -> Result<Analyzed> {
         "negstudy_version": crate::VERSION,
         "command": format!("analyze {}", a.which.name()),
         "inputs": inputs,
-        "queries": {"count": input.queries.z.rows, "rows": if input.queries.rows.len() <= 5000 { json!(input.queries.rows) } else { json!("more than 5000; not listed") }},
-        "negatives": {"count": input.negatives.z.rows},
+        "queries": {"count": input.queries.z.rows(), "rows": if input.queries.rows.len() <= 5000 { json!(input.queries.rows) } else { json!("more than 5000; not listed") }},
+        "negatives": {"count": input.negatives.z.rows()},
         "hierarchy": hierarchy.source(),
         "wnids": a.wnids.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "dump metadata".into()),
         "normalize": a.normalize,
@@ -191,8 +191,8 @@ pub fn analyze(a: &AnalyzeRequest) -> Result<Analyzed> {
                 .collect::<Vec<_>>()
                 .join(" vs ")
         ),
-        n_queries: input.queries.z.rows,
-        n_negatives: input.negatives.z.rows,
+        n_queries: input.queries.z.rows(),
+        n_negatives: input.negatives.z.rows(),
         manifest,
     };
     let bundle = analysis_report::write(&out, &findings, &info, params)?;

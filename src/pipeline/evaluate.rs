@@ -271,8 +271,8 @@ pub fn embed(req: &EmbedRequest) -> Result<Dump> {
     let (h, z) = eval::encode(&enc, &set, &run.norm, &run.dev, 256);
     let epoch = checkpoint::read_counters(&run.ck)?.epoch.to_string();
     Ok(Dump {
-        z: Matrix::new(z.n, z.d, z.x)?,
-        h: Some(Matrix::new(h.n, h.d, h.x)?),
+        z: Matrix::new(z.n(), z.d(), z.into_x())?,
+        h: Some(Matrix::new(h.n(), h.d(), h.into_x())?),
         label: set.labels.clone(),
         index: Some(set.source_index.clone()),
         meta: DumpMeta {

@@ -29,15 +29,39 @@ use std::path::Path;
 /// (f16 storage alone costs ~1e-3 relative).
 pub const UNIT_NORM_TOLERANCE: f32 = 2e-3;
 
-/// A row-major f32 matrix.
+/// A row-major f32 matrix. Its fields are private so that `data.len() ==
+/// rows × cols` always holds: the similarity GEMM reads it through raw
+/// pointers on the strength of that.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Matrix {
-    pub rows: usize,
-    pub cols: usize,
-    pub data: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    data: Vec<f32>,
 }
 
 impl Matrix {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The values, row-major (`rows × cols` of them).
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The values, mutable in place (the shape cannot change).
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+
     pub fn new(rows: usize, cols: usize, data: Vec<f32>) -> Result<Matrix> {
         if rows.checked_mul(cols) != Some(data.len()) {
             bail!("{} values do not fill a {rows}×{cols} matrix", data.len());

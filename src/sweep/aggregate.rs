@@ -2,7 +2,7 @@
 //! condition (and axis point), and Welch's t-test of each condition against
 //! the baseline at the same axis point (Table A.1, Table 1, Figures 2–3).
 
-use super::recipe::Recipe;
+use super::recipe::{Recipe, TEMPERATURE_AXIS};
 use super::run::RunResult;
 use crate::difficulty::{Band, NegativeSet};
 use crate::stats::{welch_t_test, MeanStd, TTest};
@@ -12,6 +12,7 @@ use crate::table::Table;
 #[derive(Clone, Debug)]
 pub struct Group {
     pub condition: String,
+    /// (axis, value) of its axis point, in recipe order.
     pub axes: Vec<(String, String)>,
     pub runs: usize,
     pub top1: MeanStd,
@@ -178,13 +179,13 @@ pub fn results_table(recipe: &Recipe, results: &[RunResult]) -> Table {
         )
         .int("refill", results.iter().map(|r| r.refill as i64).collect())
         .float(
-            "temperature",
+            TEMPERATURE_AXIS,
             results.iter().map(|r| r.temperature).collect(),
         );
     for name in recipe
         .axis_names
         .iter()
-        .filter(|n| n.as_str() != "temperature")
+        .filter(|n| n.as_str() != TEMPERATURE_AXIS)
     {
         t = t.text(
             name,

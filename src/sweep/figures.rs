@@ -3,6 +3,7 @@
 //! primitives from the aggregated groups.
 
 use super::aggregate::{BandPanels, BandPoint, Group};
+use super::recipe::{axis_label, TEMPERATURE_AXIS};
 use crate::plot::{
     canvas, err, error_bars, label_at, legend, range_of, short, BLUE_, ORANGE, PALETTE, SANS,
 };
@@ -34,14 +35,7 @@ pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
     let labels: Vec<String> = groups
         .iter()
         .map(|g| {
-            let axes: Vec<String> = g
-                .axes
-                .iter()
-                .map(|(k, v)| match k.as_str() {
-                    "temperature" => format!("T={v}"),
-                    _ => format!("{k}={v}"),
-                })
-                .collect();
+            let axes: Vec<String> = g.axes.iter().map(|(k, v)| axis_label(k, v)).collect();
             short(format!("{} {}", g.condition, axes.join(" ")).trim(), 48)
         })
         .collect();
@@ -215,7 +209,7 @@ pub fn sweep_temperature(path: &Path, groups: &[Group]) -> Result<()> {
     let temp = |g: &Group| {
         g.axes
             .iter()
-            .find(|a| a.0 == "temperature")
+            .find(|a| a.0 == TEMPERATURE_AXIS)
             .and_then(|a| a.1.parse::<f64>().ok())
     };
     let pts: Vec<(f64, f64, f64)> = groups

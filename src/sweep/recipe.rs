@@ -74,6 +74,22 @@ pub struct RunSpec {
     pub config: TrainConfig,
 }
 
+/// The one axis the sweep knows by name: it sets `[train] temperature`, so
+/// `results.csv` carries it as a number column for every run (not as a text
+/// axis column), figures label it `T=…`, and Figure 3 plots the change in
+/// accuracy against it. Every place that treats it specially names this
+/// constant.
+pub const TEMPERATURE_AXIS: &str = "temperature";
+
+/// How tables and figures label one axis point.
+pub fn axis_label(name: &str, value: &str) -> String {
+    if name == TEMPERATURE_AXIS {
+        format!("T={value}")
+    } else {
+        format!("{name}={value}")
+    }
+}
+
 /// A parsed recipe at one scale.
 #[derive(Clone, Debug)]
 pub struct Recipe {

@@ -4,7 +4,7 @@
 
 use super::aggregate::{axes_text, band_panels, groups, results_table, summary_table};
 use super::figures;
-use super::recipe::Recipe;
+use super::recipe::{Recipe, TEMPERATURE_AXIS};
 use super::run::RunResult;
 use crate::report::{sha256_file, Bundle};
 use crate::stats::MeanStd;
@@ -40,7 +40,7 @@ pub fn write_report(
     let temperatures: std::collections::BTreeSet<u64> =
         results.iter().map(|r| r.temperature.to_bits()).collect();
     let has_temperature =
-        recipe.axis_names.iter().any(|a| a == "temperature") && temperatures.len() > 1;
+        recipe.axis_names.iter().any(|a| a == TEMPERATURE_AXIS) && temperatures.len() > 1;
     if has_temperature && recipe.baseline.is_some() {
         figures::sweep_temperature(&b.path("temperature.png"), &gs)?;
     }

@@ -12,13 +12,41 @@ use burn::prelude::*;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-/// Row-major features [n, d] with labels.
+/// Row-major features [n, d] with labels. Fields are private so that
+/// `x.len() == n × d` and `y.len() == n` always hold (the probe's GEMMs
+/// read `x` through raw pointers); built here from an encoder or pixels.
 #[derive(Clone, Debug)]
 pub struct Features {
-    pub n: usize,
-    pub d: usize,
-    pub x: Vec<f32>,
-    pub y: Vec<i64>,
+    n: usize,
+    d: usize,
+    x: Vec<f32>,
+    y: Vec<i64>,
+}
+
+impl Features {
+    /// Rows.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Columns.
+    pub fn d(&self) -> usize {
+        self.d
+    }
+
+    /// The values, row-major.
+    pub fn x(&self) -> &[f32] {
+        &self.x
+    }
+
+    /// One label per row.
+    pub fn y(&self) -> &[i64] {
+        &self.y
+    }
+
+    pub fn into_x(self) -> Vec<f32> {
+        self.x
+    }
 }
 
 /// Backbone features (`h`) and normalised embeddings (`z`) of every image, in order.
