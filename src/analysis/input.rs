@@ -70,6 +70,119 @@ fn pick(n: usize, k: Option<usize>, rng: &mut Rng, what: &str, file: &Path) -> R
     Ok(rng::subset(rng, n, k))
 }
 
+/// Queries and negatives sampled from the dump(s), and the dump whose
+/// metadata (classes, wnids) the analysis uses.
+struct Sampled {
+    queries: Side,
+    negatives: Side,
+    self_negative: Vec<Option<u32>>,
+    reference: Dump,
+}
+
+/// `--embeddings`: disjoint random queries and negatives from one dump.
+fn sample_split(
+    embeddings: &Path,
+    n_queries: Option<usize>,
+    n_negatives: Option<usize>,
+    opts: LoadOptions,
+    seed: u64,
+) -> Result<Sampled> {
+    let d = Dump::load(embeddings, opts)?;
+    let default = PAPER_SAMPLE.min(d.len() / 2);
+    let (n_queries, n_negatives) = (n_queries.unwrap_or(default), n_negatives.unwrap_or(default));
+    if n_queries + n_negatives > d.len() {
+        bail!(
+            "{}: {n_queries} queries + {n_negatives} negatives requested but the dump has {} rows",
+            embeddings.display(),
+            d.len()
+        );
+    }
+    let mut rng = rng::stream(seed, Purpose::AnalysisSample, 0);
+    let rows = pick(
+        d.len(),
+        Some(n_queries + n_negatives),
+        &mut rng,
+        "rows",
+        embeddings,
+    )?;
+    let queries = side(&d, rows[..n_queries].to_vec());
+    let negatives = side(&d, rows[n_queries..].to_vec());
+    Ok(Sampled {
+        self_negative: vec![None; queries.rows.len()],
+        queries,
+        negatives,
+        reference: d,
+    })
+}
+
+/// `--queries`/`--negatives`: rows from each (all unless counts are
+/// given); when both name one file, a query's own row is not its negative.
+fn sample_pair(
+    queries: &Path,
+    negatives: &Path,
+    n_queries: Option<usize>,
+    n_negatives: Option<usize>,
+    opts: LoadOptions,
+    seed: u64,
+) -> Result<Sampled> {
+    let same_file = same_path(queries, negatives);
+    let dq = Dump::load(queries, opts)?;
+    let dn = if same_file {
+        dq.clone()
+    } else {
+        Dump::load(negatives, opts)?
+    };
+    if dq.meta.classes != dn.meta.classes {
+        bail!(
+            "{} and {} list different classes; queries and negatives must share one class list",
+            queries.display(),
+            negatives.display()
+        );
+    }
+    let mut rng = rng::stream(seed, Purpose::AnalysisSample, 0);
+    let q = side(
+        &dq,
+        pick(dq.len(), n_queries, &mut rng, "queries", queries)?,
+    );
+    let n = side(
+        &dn,
+        pick(dn.len(), n_negatives, &mut rng, "negatives", negatives)?,
+    );
+    let self_negative = if same_file {
+        let mut pos = vec![None; dn.len()];
+        for (j, &r) in n.rows.iter().enumerate() {
+            pos[r] = Some(j as u32);
+        }
+        q.rows.iter().map(|&r| pos[r]).collect()
+    } else {
+        vec![None; q.rows.len()]
+    };
+    Ok(Sampled {
+        queries: q,
+        negatives: n,
+        self_negative,
+        reference: dq,
+    })
+}
+
+/// One wnid per class: from `--wnids` (checked against the class count)
+/// or the dump's metadata.
+fn wnids_for(wnids_file: Option<&Path>, reference: &Dump) -> Result<Option<Vec<String>>> {
+    let Some(f) = wnids_file else {
+        return Ok(reference.meta.wnids.clone());
+    };
+    let w = read_wnid_list(f)?;
+    let classes = reference.meta.classes.len();
+    if w.len() != classes {
+        bail!(
+            "{}: {} wnids for {classes} classes (one wnid per class index)",
+            f.display(),
+            w.len()
+        );
+    }
+    Ok(Some(w))
+}
+
 /// Loads the dumps, samples rows and builds the class-level LCA table when
 /// wnids are known (from `--wnids` or the dump's metadata).
 pub fn load(
@@ -80,107 +193,31 @@ pub fn load(
     hierarchy: &Hierarchy,
 ) -> Result<(AnalysisInput, Dump)> {
     let opts = LoadOptions { normalize };
-    let (input_q, input_n, self_negative, reference) = match source {
+    let sampled = match source {
         Source::Split {
             embeddings,
             n_queries,
             n_negatives,
-        } => {
-            let d = Dump::load(embeddings, opts)?;
-            let default = PAPER_SAMPLE.min(d.len() / 2);
-            let (n_queries, n_negatives) = (
-                &n_queries.unwrap_or(default),
-                &n_negatives.unwrap_or(default),
-            );
-            if n_queries + n_negatives > d.len() {
-                bail!(
-                    "{}: {n_queries} queries + {n_negatives} negatives requested but the dump has {} rows",
-                    embeddings.display(),
-                    d.len()
-                );
-            }
-            let mut rng = rng::stream(seed, Purpose::AnalysisSample, 0);
-            let rows = pick(
-                d.len(),
-                Some(n_queries + n_negatives),
-                &mut rng,
-                "rows",
-                embeddings,
-            )?;
-            let q = side(&d, rows[..*n_queries].to_vec());
-            let n = side(&d, rows[*n_queries..].to_vec());
-            let none = vec![None; q.rows.len()];
-            (q, n, none, d)
-        }
+        } => sample_split(embeddings, *n_queries, *n_negatives, opts, seed)?,
         Source::Pair {
             queries,
             negatives,
             n_queries,
             n_negatives,
-        } => {
-            let same_file = same_path(queries, negatives);
-            let dq = Dump::load(queries, opts)?;
-            let dn = if same_file {
-                dq.clone()
-            } else {
-                Dump::load(negatives, opts)?
-            };
-            if dq.meta.classes != dn.meta.classes {
-                bail!(
-                    "{} and {} list different classes; queries and negatives must share one class list",
-                    queries.display(),
-                    negatives.display()
-                );
-            }
-            let mut rng = rng::stream(seed, Purpose::AnalysisSample, 0);
-            let q = side(
-                &dq,
-                pick(dq.len(), *n_queries, &mut rng, "queries", queries)?,
-            );
-            let n = side(
-                &dn,
-                pick(dn.len(), *n_negatives, &mut rng, "negatives", negatives)?,
-            );
-            let self_negative = if same_file {
-                let mut pos = vec![None; dn.len()];
-                for (j, &r) in n.rows.iter().enumerate() {
-                    pos[r] = Some(j as u32);
-                }
-                q.rows.iter().map(|&r| pos[r]).collect()
-            } else {
-                vec![None; q.rows.len()]
-            };
-            (q, n, self_negative, dq)
-        }
+        } => sample_pair(queries, negatives, *n_queries, *n_negatives, opts, seed)?,
     };
-    let classes = reference.meta.classes.clone();
-    let wnids = match wnids_file {
-        Some(f) => {
-            let w = read_wnid_list(f)?;
-            if w.len() != classes.len() {
-                bail!(
-                    "{}: {} wnids for {} classes (one wnid per class index)",
-                    f.display(),
-                    w.len(),
-                    classes.len()
-                );
-            }
-            Some(w)
-        }
-        None => reference.meta.wnids.clone(),
-    };
-    let lca = wnids
+    let lca = wnids_for(wnids_file, &sampled.reference)?
         .map(|w| ClassLcaTable::new(hierarchy, &w).context("building the class LCA table"))
         .transpose()?;
     Ok((
         AnalysisInput {
-            queries: input_q,
-            negatives: input_n,
-            self_negative,
-            classes,
+            queries: sampled.queries,
+            negatives: sampled.negatives,
+            self_negative: sampled.self_negative,
+            classes: sampled.reference.meta.classes.clone(),
             lca,
         },
-        reference,
+        sampled.reference,
     ))
 }
 

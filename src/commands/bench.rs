@@ -7,7 +7,7 @@ use crate::analysis::{pass, reference, AnalysisInput, Params, Side};
 use crate::hierarchy::ClassLcaTable;
 use crate::report::analysis_report::Findings;
 use anyhow::{bail, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use rand::Rng as _;
 use std::time::Instant;
 
@@ -15,46 +15,54 @@ use std::time::Instant;
 pub enum BenchCommand {
     /// Training throughput (images/s) of the real training loop, and the cost
     /// of a negative filter as a ratio against no filter, measured in the same run.
-    Train {
-        #[arg(long, value_enum, default_value = "resnet-narrow")]
-        arch: crate::model::Arch,
-        #[arg(long, default_value_t = 256)]
-        batch_size: usize,
-        #[arg(long, default_value_t = 4096)]
-        queue_size: usize,
-        /// Timed steps (after the warm-up steps).
-        #[arg(long, default_value_t = 8)]
-        steps: usize,
-        /// Untimed steps first (GPU kernels compile and autotune in the first steps).
-        #[arg(long, default_value_t = 1)]
-        warmup: usize,
-        /// Dataset spec; `random:3x32x32` matches PyTorch's CIFAR-shaped benchmark.
-        #[arg(long, default_value = "bundled:fashion-mnist-test")]
-        data: String,
-        /// Filter whose selection cost is measured (empty: throughput only).
-        #[arg(long, default_value = "band(99.9,100) & same_class")]
-        drop: String,
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        /// Alternating runs of each configuration (the best of each is reported).
-        #[arg(long, default_value_t = 2)]
-        rounds: usize,
-    },
+    Train(TrainBench),
     /// The analysis pass against a straightforward single-thread full-sort implementation.
-    Analyze {
-        #[arg(long, default_value_t = 2000)]
-        n_queries: usize,
-        #[arg(long, default_value_t = 2000)]
-        n_negatives: usize,
-        #[arg(long, default_value_t = 128)]
-        dim: usize,
-        /// Timed repetitions (the best is reported).
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-        /// Skip the baseline (for sizes where it would take too long).
-        #[arg(long)]
-        no_baseline: bool,
-    },
+    Analyze(AnalyzeBench),
+}
+
+/// `bench train`'s settings.
+#[derive(Debug, Args)]
+pub struct TrainBench {
+    #[arg(long, value_enum, default_value = "resnet-narrow")]
+    arch: crate::model::Arch,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 4096)]
+    queue_size: usize,
+    /// Timed steps (after the warm-up steps).
+    #[arg(long, default_value_t = 8)]
+    steps: usize,
+    /// Untimed steps first (GPU kernels compile and autotune in the first steps).
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Dataset spec; `random:3x32x32` matches PyTorch's CIFAR-shaped benchmark.
+    #[arg(long, default_value = "bundled:fashion-mnist-test")]
+    data: String,
+    /// Filter whose selection cost is measured (empty: throughput only).
+    #[arg(long, default_value = "band(99.9,100) & same_class")]
+    drop: String,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Alternating runs of each configuration (the best of each is reported).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+}
+
+/// `bench analyze`'s settings.
+#[derive(Debug, Args)]
+pub struct AnalyzeBench {
+    #[arg(long, default_value_t = 2000)]
+    n_queries: usize,
+    #[arg(long, default_value_t = 2000)]
+    n_negatives: usize,
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    /// Timed repetitions (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    /// Skip the baseline (for sizes where it would take too long).
+    #[arg(long)]
+    no_baseline: bool,
 }
 
 fn best_of<T>(repeat: usize, mut f: impl FnMut() -> Result<T>) -> Result<(f64, T)> {
@@ -146,7 +154,15 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Train {
+        BenchCommand::Train(b) => b.run(),
+        BenchCommand::Analyze(b) => b.run(),
+    }
+}
+
+impl TrainBench {
+    /// Images/s without and with the filter, alternating runs, best of each.
+    fn run(self) -> Result<()> {
+        let TrainBench {
             arch,
             batch_size,
             queue_size,
@@ -156,112 +172,117 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             device,
             drop,
             rounds,
-        } => {
-            let base = crate::train::config::TrainConfig {
-                name: "bench".into(),
-                arch,
-                batch_size,
-                queue_size,
-                epochs: 1,
-                log_every: 1,
-                telemetry: false,
-                train_limit: Some(batch_size * (steps + warmup)),
-                data,
-                device,
-                ..Default::default()
-            };
-            println!(
-                "training throughput, {arch:?} on {}, batch {batch_size}, K = {queue_size}, device {}, {} CPU threads, {steps} timed steps after {warmup}",
-                base.data,
-                base.device,
-                rayon::current_num_threads()
-            );
-            // Alternate the two configurations and keep each one's best run:
-            // single short runs on a shared machine vary by several percent.
-            let filtered_config = (!drop.is_empty()).then(|| crate::train::config::TrainConfig {
-                drop: Some(drop.clone()),
-                ..base.clone()
-            });
-            let (mut plain, mut filtered) = (0f64, 0f64);
-            for _ in 0..rounds.max(1) {
-                plain = plain.max(throughput(base.clone(), warmup)?);
-                if let Some(c) = &filtered_config {
-                    filtered = filtered.max(throughput(c.clone(), warmup)?);
-                }
-            }
-            println!("  no filter:                      {plain:.1} images/s (best of {rounds})");
-            if filtered_config.is_some() {
-                println!("  drop '{drop}': {filtered:.1} images/s (best of {rounds})");
-                println!(
-                    "  selection + masking overhead: {:+.1} % of a step",
-                    100.0 * (plain / filtered - 1.0)
-                );
-                let used = selection_alone(&drop, batch_size, queue_size, &base.device, steps)?;
-                let step = batch_size as f64 / plain;
-                println!(
-                    "  the trainer's selection alone: {:.1} ms = {:.1} % of a {:.0} ms no-filter step",
-                    used * 1e3,
-                    100.0 * used / step,
-                    step * 1e3
-                );
+        } = self;
+        let base = crate::train::config::TrainConfig {
+            name: "bench".into(),
+            arch,
+            batch_size,
+            queue_size,
+            epochs: 1,
+            log_every: 1,
+            telemetry: false,
+            train_limit: Some(batch_size * (steps + warmup)),
+            data,
+            device,
+            ..Default::default()
+        };
+        println!(
+            "training throughput, {arch:?} on {}, batch {batch_size}, K = {queue_size}, device {}, {} CPU threads, {steps} timed steps after {warmup}",
+            base.data,
+            base.device,
+            rayon::current_num_threads()
+        );
+        // Alternate the two configurations and keep each one's best run:
+        // single short runs on a shared machine vary by several percent.
+        let filtered_config = (!drop.is_empty()).then(|| crate::train::config::TrainConfig {
+            drop: Some(drop.clone()),
+            ..base.clone()
+        });
+        let (mut plain, mut filtered) = (0f64, 0f64);
+        for _ in 0..rounds.max(1) {
+            plain = plain.max(throughput(base.clone(), warmup)?);
+            if let Some(c) = &filtered_config {
+                filtered = filtered.max(throughput(c.clone(), warmup)?);
             }
         }
-        BenchCommand::Analyze {
+        println!("  no filter:                      {plain:.1} images/s (best of {rounds})");
+        if filtered_config.is_some() {
+            println!("  drop '{drop}': {filtered:.1} images/s (best of {rounds})");
+            println!(
+                "  selection + masking overhead: {:+.1} % of a step",
+                100.0 * (plain / filtered - 1.0)
+            );
+            let used = selection_alone(&drop, batch_size, queue_size, &base.device, steps)?;
+            let step = batch_size as f64 / plain;
+            println!(
+                "  the trainer's selection alone: {:.1} ms = {:.1} % of a {:.0} ms no-filter step",
+                used * 1e3,
+                100.0 * used / step,
+                step * 1e3
+            );
+        }
+        Ok(())
+    }
+}
+
+impl AnalyzeBench {
+    /// The fast pass against the reference, and their agreement.
+    fn run(self) -> Result<()> {
+        let AnalyzeBench {
             n_queries,
             n_negatives,
             dim,
             repeat,
             no_baseline,
-        } => {
-            let d = crate::synthetic::fashion_mnist_like(n_queries + n_negatives, dim, 1.0, 0)?;
-            let wnids = d.meta.wnids.clone().unwrap_or_default();
-            let q: Vec<usize> = (0..n_queries).collect();
-            let n: Vec<usize> = (n_queries..n_queries + n_negatives).collect();
-            let side = |rows: Vec<usize>| Side {
-                z: d.z.select_rows(&rows),
-                label: rows.iter().map(|&r| d.label[r]).collect(),
-                rows,
-            };
-            let input = AnalysisInput {
-                queries: side(q),
-                negatives: side(n),
-                self_negative: vec![None; n_queries],
-                classes: d.meta.classes.clone(),
-                lca: Some(ClassLcaTable::new(
-                    crate::hierarchy::Hierarchy::bundled(),
-                    &wnids,
-                )?),
-            };
-            let params = Params::default();
-            let pairs = (n_queries * n_negatives) as f64;
+        } = self;
+        let d = crate::synthetic::fashion_mnist_like(n_queries + n_negatives, dim, 1.0, 0)?;
+        let wnids = d.meta.wnids.clone().unwrap_or_default();
+        let q: Vec<usize> = (0..n_queries).collect();
+        let n: Vec<usize> = (n_queries..n_queries + n_negatives).collect();
+        let side = |rows: Vec<usize>| Side {
+            z: d.z.select_rows(&rows),
+            label: rows.iter().map(|&r| d.label[r]).collect(),
+            rows,
+        };
+        let input = AnalysisInput {
+            queries: side(q),
+            negatives: side(n),
+            self_negative: vec![None; n_queries],
+            classes: d.meta.classes.clone(),
+            lca: Some(ClassLcaTable::new(
+                crate::hierarchy::Hierarchy::bundled(),
+                &wnids,
+            )?),
+        };
+        let params = Params::default();
+        let pairs = (n_queries * n_negatives) as f64;
+        println!(
+            "analysis pass, {n_queries} queries × {n_negatives} negatives, d = {dim}, {} threads (best of {repeat})",
+            rayon::current_num_threads()
+        );
+        let all = crate::analysis::registry::ANALYSES;
+        let (ours, fast) = best_of(repeat, || pass::run(&input, &params, all, &|_| {}))?;
+        println!(
+            "  negstudy (blocked GEMM + multi-select, parallel): {ours:.3} s  ({:.3e} pairs/s)",
+            pairs / ours
+        );
+        if !no_baseline {
+            let (base, slow) = best_of(repeat, || reference::run(&input, &params, all))?;
+            println!("  baseline (naive dot + full sort, one thread):       {base:.3} s  ({:.3e} pairs/s)", pairs / base);
+            println!("  speed-up: {:.1}×", base / ours);
+            let (fast, slow) = (Findings::from(fast), Findings::from(slow));
+            // What the benchmark has always compared: the same-class bins
+            // and every negative's hard count (as its hard frequency).
+            let bins = |f: &Findings| f.get::<SameClass>().map(|s| s.by_bin.clone());
+            let hard = |f: &Findings| f.get::<Consistency>().map(|c| c.frequency.clone());
+            let same = bins(&fast) == bins(&slow) && hard(&fast) == hard(&slow);
+            println!("  bin counts and hard counts identical to the baseline: {same}");
+            let cells = fast.differing_cells(&slow, 1e-9);
             println!(
-                "analysis pass, {n_queries} queries × {n_negatives} negatives, d = {dim}, {} threads (best of {repeat})",
-                rayon::current_num_threads()
+                "  table cells differing from the baseline's beyond 1e-9: {} of {} (GEMM and the naive loop round q·n differently, so a pair at a fine-bin edge can change bins)",
+                cells.0, cells.1
             );
-            let all = crate::analysis::registry::ANALYSES;
-            let (ours, fast) = best_of(repeat, || pass::run(&input, &params, all, &|_| {}))?;
-            println!(
-                "  negstudy (blocked GEMM + multi-select, parallel): {ours:.3} s  ({:.3e} pairs/s)",
-                pairs / ours
-            );
-            if !no_baseline {
-                let (base, slow) = best_of(repeat, || reference::run(&input, &params, all))?;
-                println!("  baseline (naive dot + full sort, one thread):       {base:.3} s  ({:.3e} pairs/s)", pairs / base);
-                println!("  speed-up: {:.1}×", base / ours);
-                let (fast, slow) = (Findings::from(fast), Findings::from(slow));
-                // What the benchmark has always compared: the same-class bins
-                // and every negative's hard count (as its hard frequency).
-                let bins = |f: &Findings| f.get::<SameClass>().map(|s| s.by_bin.clone());
-                let hard = |f: &Findings| f.get::<Consistency>().map(|c| c.frequency.clone());
-                let same = bins(&fast) == bins(&slow) && hard(&fast) == hard(&slow);
-                println!("  bin counts and hard counts identical to the baseline: {same}");
-                let cells = fast.differing_cells(&slow, 1e-9);
-                println!(
-                    "  table cells differing from the baseline's beyond 1e-9: {} of {} (GEMM and the naive loop round q·n differently, so a pair at a fine-bin edge can change bins)",
-                    cells.0, cells.1
-                );
-            }
         }
+        Ok(())
     }
-    Ok(())
 }

@@ -142,80 +142,89 @@ pub fn sweep_bands(path: &Path, title: &str, panels: &BandPanels) -> Result<()> 
         } else {
             rest.clone()
         };
-        let n = points.len();
-        let labels: Vec<String> = points
-            .iter()
-            .map(|p| format!("{}–{}", p.band.lo(), p.band.hi()))
-            .collect();
-        let mut chart = ChartBuilder::on(&area)
-            .caption(*name, (SANS, 16))
-            .margin(12)
-            .x_label_area_size(50)
-            .y_label_area_size(if k == 0 { 60 } else { 40 })
-            .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(n + 1)
-            .x_label_formatter(&|v| label_at(&labels, *v))
-            .x_desc("band (% of negatives, 100 = hardest)")
-            .y_desc(if k == 0 { "top-1 accuracy (%)" } else { "" })
-            .y_label_formatter(&|v| format!("{v:.1}"))
-            .label_style((SANS, 13))
-            .draw()
-            .map_err(err)?;
-        let right = n as f64 - 0.5;
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(-0.5, b - bs), (right, b + bs)],
-                ORANGE.mix(0.18).filled(),
-            )))
-            .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                vec![(-0.5, b), (right, b)],
-                ORANGE.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label("baseline (± std)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
-        error_bars(
-            &mut chart,
-            std_whiskers(points.iter().map(|p| p.top1)),
-            true,
-            BLUE_.stroke_width(2),
-            8,
-        )?;
-        chart
-            .draw_series(
-                points
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| Circle::new((i as f64, p.top1.mean), 5, BLUE_.filled())),
-            )
-            .map_err(err)?;
-        if k == 0 {
-            legend(&mut chart, SeriesLabelPosition::LowerLeft, 13)?;
-        }
+        band_panel(&area, k == 0, name, points, (y0, y1), (b, bs))?;
     }
     root.present().map_err(err)?;
+    Ok(())
+}
+
+/// One panel of Figure 2: each band's top-1 (mean ± std) against the
+/// baseline's mean `b` ± `bs`, on the shared y range; the `first` panel
+/// carries the y axis title and the legend.
+fn band_panel(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    first: bool,
+    name: &str,
+    points: &[BandPoint],
+    (y0, y1): (f64, f64),
+    (b, bs): (f64, f64),
+) -> Result<()> {
+    let n = points.len();
+    let labels: Vec<String> = points
+        .iter()
+        .map(|p| format!("{}–{}", p.band.lo(), p.band.hi()))
+        .collect();
+    let mut chart = ChartBuilder::on(area)
+        .caption(name, (SANS, 16))
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(if first { 60 } else { 40 })
+        .build_cartesian_2d(-0.5f64..n as f64 - 0.5, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n + 1)
+        .x_label_formatter(&|v| label_at(&labels, *v))
+        .x_desc("band (% of negatives, 100 = hardest)")
+        .y_desc(if first { "top-1 accuracy (%)" } else { "" })
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .label_style((SANS, 13))
+        .draw()
+        .map_err(err)?;
+    let right = n as f64 - 0.5;
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(-0.5, b - bs), (right, b + bs)],
+            ORANGE.mix(0.18).filled(),
+        )))
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(
+            vec![(-0.5, b), (right, b)],
+            ORANGE.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label("baseline (± std)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
+    error_bars(
+        &mut chart,
+        std_whiskers(points.iter().map(|p| p.top1)),
+        true,
+        BLUE_.stroke_width(2),
+        8,
+    )?;
+    chart
+        .draw_series(
+            points
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Circle::new((i as f64, p.top1.mean), 5, BLUE_.filled())),
+        )
+        .map_err(err)?;
+    if first {
+        legend(&mut chart, SeriesLabelPosition::LowerLeft, 13)?;
+    }
     Ok(())
 }
 
 /// Figure 3: change in top-1 against the baseline as a function of temperature.
 pub fn sweep_temperature(path: &Path, groups: &[Group]) -> Result<()> {
     let root = canvas(path, (900, 520))?;
-    let temp = |g: &Group| {
-        g.axes
-            .iter()
-            .find(|a| a.0 == TEMPERATURE_AXIS)
-            .and_then(|a| a.1.parse::<f64>().ok())
-    };
     let pts: Vec<(f64, f64, f64)> = groups
         .iter()
         .filter(|g| g.welch_top1.is_some())
-        .filter_map(|g| Some((temp(g)?, g.delta_top1, g.top1.std)))
+        .filter_map(|g| Some((temperature_of(g)?, g.delta_top1, g.top1.std)))
         .collect();
     let (x0, x1) = range_of(pts.iter().map(|p| p.0));
     let (y0, y1) = range_of(
@@ -264,39 +273,63 @@ pub fn sweep_temperature(path: &Path, groups: &[Group]) -> Result<()> {
     for (ci, cond) in conditions.iter().enumerate() {
         let color = PALETTE[ci % PALETTE.len()];
         let shift = (ci as f64 - centre) * dodge;
-        let mut line: Vec<(f64, f64, f64)> = groups
+        let line: Vec<(f64, f64, f64)> = groups
             .iter()
             .filter(|g| g.condition == *cond)
-            .filter_map(|g| Some((temp(g)? + shift, g.delta_top1, g.top1.std)))
+            .filter_map(|g| Some((temperature_of(g)? + shift, g.delta_top1, g.top1.std)))
             .collect();
-        line.sort_by(|a, b| a.0.total_cmp(&b.0));
-        chart
-            .draw_series(LineSeries::new(
-                line.iter().map(|p| (p.0, p.1)),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(cond.to_string())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        error_bars(
-            &mut chart,
-            line.iter()
-                .filter(|p| p.2.is_finite())
-                .map(|p| (p.0, p.1 - p.2, p.1 + p.2)),
-            true,
-            color.stroke_width(1),
-            4,
-        )?;
-        chart
-            .draw_series(
-                line.iter()
-                    .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
-            )
-            .map_err(err)?;
+        condition_line(&mut chart, cond, line, color)?;
     }
     legend(&mut chart, SeriesLabelPosition::UpperLeft, 13)?;
     root.present().map_err(err)?;
+    Ok(())
+}
+
+/// A group's temperature (its temperature axis value), if it has one.
+fn temperature_of(g: &Group) -> Option<f64> {
+    g.axes
+        .iter()
+        .find(|a| a.0 == TEMPERATURE_AXIS)
+        .and_then(|a| a.1.parse::<f64>().ok())
+}
+
+type Chart2d<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// One condition of Figure 3: its (temperature, Δ top-1, std) points as a
+/// line with error bars and markers, in `color`, labelled for the legend.
+fn condition_line(
+    chart: &mut Chart2d,
+    cond: &str,
+    mut line: Vec<(f64, f64, f64)>,
+    color: RGBColor,
+) -> Result<()> {
+    line.sort_by(|a, b| a.0.total_cmp(&b.0));
+    chart
+        .draw_series(LineSeries::new(
+            line.iter().map(|p| (p.0, p.1)),
+            color.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(cond.to_string())
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    error_bars(
+        chart,
+        line.iter()
+            .filter(|p| p.2.is_finite())
+            .map(|p| (p.0, p.1 - p.2, p.1 + p.2)),
+        true,
+        color.stroke_width(1),
+        4,
+    )?;
+    chart
+        .draw_series(
+            line.iter()
+                .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
+        )
+        .map_err(err)?;
     Ok(())
 }

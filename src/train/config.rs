@@ -150,28 +150,27 @@ impl TrainConfig {
     /// training.
     pub fn validate(&self) -> Result<()> {
         crate::atomic::check_name(&self.name, "name")?;
-        let int = |field: &str, v: usize, lo: usize, hi: usize| -> Result<()> {
-            if !(lo..=hi).contains(&v) {
-                if hi == usize::MAX {
-                    bail!("{field} = {v} is out of range: it must be at least {lo}");
-                }
-                bail!("{field} = {v} is out of range: it must be in {lo}..={hi}");
-            }
-            Ok(())
-        };
-        int("epochs", self.epochs, 1, 100_000)?;
-        int("batch_size", self.batch_size, 1, 65_536)?;
-        int("queue_size", self.queue_size, 1, 1 << 24)?;
-        int("refill", self.refill, 0, 1 << 24)?;
-        int("embed_dim", self.embed_dim, 1, 65_536)?;
-        int("log_every", self.log_every, 1, usize::MAX)?;
-        int(
+        self.validate_sizes()?;
+        self.validate_rates()?;
+        self.validate_augment()?;
+        self.validate_filter()
+    }
+
+    /// Counts and sizes, and how they must fit together.
+    fn validate_sizes(&self) -> Result<()> {
+        int_in("epochs", self.epochs, 1, 100_000)?;
+        int_in("batch_size", self.batch_size, 1, 65_536)?;
+        int_in("queue_size", self.queue_size, 1, 1 << 24)?;
+        int_in("refill", self.refill, 0, 1 << 24)?;
+        int_in("embed_dim", self.embed_dim, 1, 65_536)?;
+        int_in("log_every", self.log_every, 1, usize::MAX)?;
+        int_in(
             "shuffle_bn_splits",
             self.shuffle_bn_splits,
             1,
             self.batch_size,
         )?;
-        int("warmup_epochs", self.warmup_epochs, 0, self.epochs - 1)
+        int_in("warmup_epochs", self.warmup_epochs, 0, self.epochs - 1)
             .context("warm-up must leave at least one epoch of the cosine schedule")?;
         if self.queue_size < self.batch_size {
             bail!(
@@ -190,45 +189,32 @@ impl TrainConfig {
         if self.train_limit == Some(0) {
             bail!("train_limit = 0 leaves no training images; omit it or give a positive count");
         }
-        let real = |field: &str, v: f64, ok: bool, range: &str| -> Result<()> {
-            if !v.is_finite() || !ok {
-                bail!("{field} = {v} is out of range: it must be {range}");
-            }
-            Ok(())
-        };
-        real(
-            "temperature",
-            self.temperature,
-            self.temperature > 0.0 && self.temperature <= 100.0,
-            "in (0, 100]",
-        )?;
-        real(
-            "momentum",
-            self.momentum,
-            (0.0..1.0).contains(&self.momentum),
-            "in [0, 1)",
-        )?;
-        real(
+        Ok(())
+    }
+
+    /// Temperature, momenta, learning rate, weight decay.
+    fn validate_rates(&self) -> Result<()> {
+        let t = self.temperature;
+        real_in("temperature", t, t > 0.0 && t <= 100.0, "in (0, 100]")?;
+        let m = self.momentum;
+        real_in("momentum", m, (0.0..1.0).contains(&m), "in [0, 1)")?;
+        real_in(
             "lr",
             self.lr,
             self.lr > 0.0 && self.lr <= 100.0,
             "in (0, 100]",
         )?;
-        real(
-            "weight_decay",
-            self.weight_decay,
-            (0.0..=1.0).contains(&self.weight_decay),
-            "in [0, 1]",
-        )?;
-        real(
-            "sgd_momentum",
-            self.sgd_momentum,
-            (0.0..1.0).contains(&self.sgd_momentum),
-            "in [0, 1)",
-        )?;
+        let wd = self.weight_decay;
+        real_in("weight_decay", wd, (0.0..=1.0).contains(&wd), "in [0, 1]")?;
+        let sm = self.sgd_momentum;
+        real_in("sgd_momentum", sm, (0.0..1.0).contains(&sm), "in [0, 1)")
+    }
+
+    /// Augmentation probabilities and strengths.
+    fn validate_augment(&self) -> Result<()> {
         let a = &self.augment;
         let unit =
-            |field: &str, v: f32| real(field, v as f64, (0.0..=1.0).contains(&v), "in [0, 1]");
+            |field: &str, v: f32| real_in(field, v as f64, (0.0..=1.0).contains(&v), "in [0, 1]");
         unit("augment.flip", a.flip)?;
         unit("augment.jitter_p", a.jitter_p)?;
         unit("augment.grayscale_p", a.grayscale_p)?;
@@ -236,7 +222,7 @@ impl TrainConfig {
         unit("augment.brightness", a.brightness)?;
         unit("augment.contrast", a.contrast)?;
         unit("augment.saturation", a.saturation)?;
-        real(
+        real_in(
             "augment.hue",
             a.hue as f64,
             (0.0..=0.5).contains(&a.hue),
@@ -246,6 +232,11 @@ impl TrainConfig {
         if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi && hi <= 1.0) {
             bail!("augment.crop_scale = ({lo}, {hi}) is out of range: it must satisfy 0 < lo ≤ hi ≤ 1");
         }
+        Ok(())
+    }
+
+    /// The filter parses and leaves some query some negatives.
+    fn validate_filter(&self) -> Result<()> {
         let (field, e, none_left) = match (self.filter()?, &self.keep, &self.drop) {
             (Filter::Keep(set), Some(e), _) => ("keep", e, set.always_empty(self.queue_size)),
             (Filter::Drop(set), _, Some(e)) => ("drop", e, set.always_everything(self.queue_size)),
@@ -287,6 +278,25 @@ impl TrainConfig {
                 * (1.0 + (std::f64::consts::PI * (s - warm) / (total - warm).max(1.0)).cos())
         }
     }
+}
+
+/// `field = v` must lie in `lo..=hi` (`hi = usize::MAX`: no upper bound).
+fn int_in(field: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
+    if !(lo..=hi).contains(&v) {
+        if hi == usize::MAX {
+            bail!("{field} = {v} is out of range: it must be at least {lo}");
+        }
+        bail!("{field} = {v} is out of range: it must be in {lo}..={hi}");
+    }
+    Ok(())
+}
+
+/// `field = v` must be finite and `ok` (its allowed `range`, in words).
+fn real_in(field: &str, v: f64, ok: bool, range: &str) -> Result<()> {
+    if !v.is_finite() || !ok {
+        bail!("{field} = {v} is out of range: it must be {range}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
