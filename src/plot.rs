@@ -238,35 +238,10 @@ pub fn anticorrelated(
         Rectangle::new([(lo, 0.0), (hi, c as f64)], color.filled())
     }))
     .map_err(err)?;
-    let curve = |area: &DrawingArea<BitMapBackend<'_>, Shift>,
-                 caption: &str,
-                 ylabel: &str,
-                 values: Vec<(f64, f64)>,
-                 color: RGBColor|
-     -> Result<()> {
-        let (y0, y1) = range_of(values.iter().map(|v| v.1));
-        let mut c = ChartBuilder::on(area)
-            .caption(caption, (SANS, 16))
-            .margin(12)
-            .margin_right(30)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0f64..100f64, y0..y1)
-            .map_err(err)?;
-        c.configure_mesh()
-            .x_desc("difficulty percentile (0 = easiest)")
-            .y_desc(ylabel)
-            .label_style((SANS, 13))
-            .draw()
-            .map_err(err)?;
-        c.draw_series(LineSeries::new(values, color.stroke_width(2)))
-            .map_err(err)?;
-        Ok(())
-    };
     let finite = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
         pts.iter().copied().filter(|p| p.1.is_finite()).collect()
     };
-    curve(
+    difficulty_curve(
         &panels[1],
         "same-class rate by difficulty",
         "same-class rate",
@@ -283,7 +258,7 @@ pub fn anticorrelated(
             ))
             .map_err(err)?;
     } else {
-        curve(
+        difficulty_curve(
             &panels[2],
             "WordNet similarity by difficulty",
             "mean LCA depth",
@@ -292,6 +267,35 @@ pub fn anticorrelated(
         )?;
     }
     root.present().map_err(err)?;
+    Ok(())
+}
+
+/// One curve over difficulty percentiles (0–100) in `area` (Figure 5's
+/// right panels).
+fn difficulty_curve(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    caption: &str,
+    ylabel: &str,
+    values: Vec<(f64, f64)>,
+    color: RGBColor,
+) -> Result<()> {
+    let (y0, y1) = range_of(values.iter().map(|v| v.1));
+    let mut c = ChartBuilder::on(area)
+        .caption(caption, (SANS, 16))
+        .margin(12)
+        .margin_right(30)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..100f64, y0..y1)
+        .map_err(err)?;
+    c.configure_mesh()
+        .x_desc("difficulty percentile (0 = easiest)")
+        .y_desc(ylabel)
+        .label_style((SANS, 13))
+        .draw()
+        .map_err(err)?;
+    c.draw_series(LineSeries::new(values, color.stroke_width(2)))
+        .map_err(err)?;
     Ok(())
 }
 

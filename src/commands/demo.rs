@@ -129,49 +129,11 @@ fn queries(findings: &Findings) -> usize {
 pub fn run(a: DemoArgs) -> Result<()> {
     let started = std::time::Instant::now();
     if a.pixels {
-        eprintln!("negstudy demo --pixels: embeddings = centred pixels of the bundled Fashion-MNIST test split");
-        let dump_path = a.runs.join("demo-pixels").join("pixels.safetensors");
-        pixel_dump()?.save(&dump_path)?;
-        let mut request = AnalyzeRequest::defaults_for(dump_path, a.out.clone());
-        request.params.seed = a.seed;
-        let analyzed = analyze(&request)?;
-        println!(
-            "Pixel-space analysis ({n} queries × {n} negatives, hard = hardest 5 %):",
-            n = queries(&analyzed.findings)
-        );
-        headline(&analyzed.findings);
-        println!(
-            "Report: {}/index.md  ({:.1} s)",
-            analyzed.bundle.display(),
-            started.elapsed().as_secs_f64()
-        );
-        return Ok(());
+        return run_pixels(&a, started);
     }
-
-    let mut config: TrainConfig = toml::from_str::<toml::Table>(QUICK_RECIPE)
-        .ok()
-        .and_then(|t| t.get("train").cloned())
-        .context("the compiled-in quick recipe has no [train] table")?
-        .try_into()?;
-    config.name = "demo".into();
-    config.seed = a.seed;
-    config.epochs = a.epochs;
-    config.train_limit = a.train_limit.or(config.train_limit);
+    let config = demo_config(&a)?;
     let run_dir = a.runs.join(&config.name);
-    // A finished identical run is reused; a different one is replaced.
-    let resume = match checkpoint::latest(&run_dir)? {
-        Some(dir) => {
-            let same = checkpoint::read_config(&dir)
-                .map(|c| c == config)
-                .unwrap_or(false);
-            if !same {
-                let lock = crate::train::run_lock::RunLock::acquire(&run_dir)?;
-                crate::train::run_lock::clear(&run_dir, &lock)?;
-            }
-            same
-        }
-        None => false,
-    };
+    let resume = reuse_or_clear(&run_dir, &config)?;
     eprintln!("negstudy demo: step 1/4 — MoCo v2 pretraining ({} epochs, {:?}, recipe analyses/quick-cpu.toml) on the bundled Fashion-MNIST split", config.epochs, config.arch);
     trainer::train(config.clone(), &run_dir, resume, false, None)?;
     eprintln!("step 2/4 — linear probe and kNN against raw pixels and a random network");
@@ -192,7 +154,73 @@ pub fn run(a: DemoArgs) -> Result<()> {
         add_training_section(tmp, &run_dir, &eval, &config)
     })?;
     let findings = findings.context("the analyses wrote no summary")?;
-    let baselines = eval.baselines.context("evaluated without baselines")?;
+    print_results(&config, &eval, &findings)?;
+    println!(
+        "Report: {}/index.md  ({:.1} s)",
+        a.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `demo --pixels`: the analyses of centred pixels, no training.
+fn run_pixels(a: &DemoArgs, started: std::time::Instant) -> Result<()> {
+    eprintln!("negstudy demo --pixels: embeddings = centred pixels of the bundled Fashion-MNIST test split");
+    let dump_path = a.runs.join("demo-pixels").join("pixels.safetensors");
+    pixel_dump()?.save(&dump_path)?;
+    let mut request = AnalyzeRequest::defaults_for(dump_path, a.out.clone());
+    request.params.seed = a.seed;
+    let analyzed = analyze(&request)?;
+    println!(
+        "Pixel-space analysis ({n} queries × {n} negatives, hard = hardest 5 %):",
+        n = queries(&analyzed.findings)
+    );
+    headline(&analyzed.findings);
+    println!(
+        "Report: {}/index.md  ({:.1} s)",
+        analyzed.bundle.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The compiled-in quick recipe's `[train]`, with the demo's name, seed,
+/// epochs and image limit.
+fn demo_config(a: &DemoArgs) -> Result<TrainConfig> {
+    let mut config: TrainConfig = toml::from_str::<toml::Table>(QUICK_RECIPE)
+        .ok()
+        .and_then(|t| t.get("train").cloned())
+        .context("the compiled-in quick recipe has no [train] table")?
+        .try_into()?;
+    config.name = "demo".into();
+    config.seed = a.seed;
+    config.epochs = a.epochs;
+    config.train_limit = a.train_limit.or(config.train_limit);
+    Ok(config)
+}
+
+/// Whether to resume the demo's run folder: a run with the same config is
+/// reused (resumed, or already finished); a different one is cleared.
+fn reuse_or_clear(run_dir: &Path, config: &TrainConfig) -> Result<bool> {
+    let Some(dir) = checkpoint::latest(run_dir)? else {
+        return Ok(false);
+    };
+    let same = checkpoint::read_config(&dir)
+        .map(|c| c == *config)
+        .unwrap_or(false);
+    if !same {
+        let lock = crate::train::run_lock::RunLock::acquire(run_dir)?;
+        crate::train::run_lock::clear(run_dir, &lock)?;
+    }
+    Ok(same)
+}
+
+/// The probe's top-1 against both baselines, then the analyses' headline.
+fn print_results(config: &TrainConfig, eval: &EvalReport, findings: &Findings) -> Result<()> {
+    let baselines = eval
+        .baselines
+        .as_ref()
+        .context("evaluated without baselines")?;
     println!("Linear probe top-1 on the 2 000 held-out images:");
     println!(
         "  MoCo v2 ({:?}, {} epochs)  {:.2} %",
@@ -210,14 +238,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
     );
     println!(
         "Analyses of the trained embeddings ({n} queries × {n} negatives from the held-out images, hard = hardest 5 %):",
-        n = queries(&findings)
+        n = queries(findings)
     );
-    headline(&findings);
-    println!(
-        "Report: {}/index.md  ({:.1} s)",
-        a.out.display(),
-        started.elapsed().as_secs_f64()
-    );
+    headline(findings);
     Ok(())
 }
 

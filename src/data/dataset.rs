@@ -401,69 +401,11 @@ pub const SPECS: &str = "bundled:fashion-mnist-test, fashion-mnist[:DIR], cifar1
 pub fn load(spec: &str) -> Result<Dataset> {
     let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
     let ds = match (kind, arg) {
-        ("bundled", "" | "fashion-mnist-test") => {
-            let all = from_idx(idx::bundled_fashion_mnist_test()?, 0);
-            let (tr, te) = bundled_split(&all);
-            let (classes, wnids) = fashion_mnist_meta();
-            Dataset {
-                spec: spec.into(),
-                train: all.subset(&tr),
-                test: all.subset(&te),
-                classes,
-                wnids,
-            }
-        }
-        ("fashion-mnist", dir) => {
-            let dir = Path::new(if dir.is_empty() {
-                DEBIAN_FASHION_MNIST
-            } else {
-                dir
-            });
-            let train = from_idx(read_idx_files(dir, "train")?, 0);
-            let test = from_idx(read_idx_files(dir, "t10k")?, 0);
-            let (classes, wnids) = fashion_mnist_meta();
-            Dataset {
-                spec: spec.into(),
-                train,
-                test,
-                classes,
-                wnids,
-            }
-        }
-        ("cifar10", dir) if !dir.is_empty() => {
-            let dir = Path::new(dir);
-            let train_files: Vec<PathBuf> = (1..=5)
-                .map(|i| dir.join(format!("data_batch_{i}.bin")))
-                .collect();
-            Dataset {
-                spec: spec.into(),
-                train: read_cifar_files(&train_files, 1)?,
-                test: read_cifar_files(&[dir.join("test_batch.bin")], 1)?,
-                classes: cifar_names(dir, "batches.meta.txt", 10),
-                wnids: None,
-            }
-        }
-        ("cifar100", dir) if !dir.is_empty() => {
-            let dir = Path::new(dir);
-            Dataset {
-                spec: spec.into(),
-                train: read_cifar_files(&[dir.join("train.bin")], 2)?,
-                test: read_cifar_files(&[dir.join("test.bin")], 2)?,
-                classes: cifar_names(dir, "fine_label_names.txt", 100),
-                wnids: None,
-            }
-        }
-        ("folder", dir) if !dir.is_empty() => {
-            let dir = Path::new(dir);
-            let classes = class_folders(&dir.join("train"))?;
-            Dataset {
-                spec: spec.into(),
-                train: read_folder(&dir.join("train"), &classes)?,
-                test: read_folder(&dir.join("test"), &classes)?,
-                classes,
-                wnids: None,
-            }
-        }
+        ("bundled", "" | "fashion-mnist-test") => bundled(spec)?,
+        ("fashion-mnist", dir) => fashion_mnist(spec, dir)?,
+        ("cifar10", dir) if !dir.is_empty() => cifar10(spec, Path::new(dir))?,
+        ("cifar100", dir) if !dir.is_empty() => cifar100(spec, Path::new(dir))?,
+        ("folder", dir) if !dir.is_empty() => folder(spec, Path::new(dir))?,
         ("random", shape) => {
             let (c, h, w, n) = parse_random_shape(spec, shape)?;
             Dataset {
@@ -486,4 +428,74 @@ pub fn load(spec: &str) -> Result<Dataset> {
         }
     }
     Ok(ds)
+}
+
+/// `bundled:fashion-mnist-test`: the frozen 8 000 / 2 000 split.
+fn bundled(spec: &str) -> Result<Dataset> {
+    let all = from_idx(idx::bundled_fashion_mnist_test()?, 0);
+    let (tr, te) = bundled_split(&all);
+    let (classes, wnids) = fashion_mnist_meta();
+    Ok(Dataset {
+        spec: spec.into(),
+        train: all.subset(&tr),
+        test: all.subset(&te),
+        classes,
+        wnids,
+    })
+}
+
+/// `fashion-mnist[:DIR]`: the IDX files (default: Debian's package).
+fn fashion_mnist(spec: &str, dir: &str) -> Result<Dataset> {
+    let dir = Path::new(if dir.is_empty() {
+        DEBIAN_FASHION_MNIST
+    } else {
+        dir
+    });
+    let train = from_idx(read_idx_files(dir, "train")?, 0);
+    let test = from_idx(read_idx_files(dir, "t10k")?, 0);
+    let (classes, wnids) = fashion_mnist_meta();
+    Ok(Dataset {
+        spec: spec.into(),
+        train,
+        test,
+        classes,
+        wnids,
+    })
+}
+
+/// `cifar10:DIR`: the binary version's five train batches and test batch.
+fn cifar10(spec: &str, dir: &Path) -> Result<Dataset> {
+    let train_files: Vec<PathBuf> = (1..=5)
+        .map(|i| dir.join(format!("data_batch_{i}.bin")))
+        .collect();
+    Ok(Dataset {
+        spec: spec.into(),
+        train: read_cifar_files(&train_files, 1)?,
+        test: read_cifar_files(&[dir.join("test_batch.bin")], 1)?,
+        classes: cifar_names(dir, "batches.meta.txt", 10),
+        wnids: None,
+    })
+}
+
+/// `cifar100:DIR`: the binary version, fine labels.
+fn cifar100(spec: &str, dir: &Path) -> Result<Dataset> {
+    Ok(Dataset {
+        spec: spec.into(),
+        train: read_cifar_files(&[dir.join("train.bin")], 2)?,
+        test: read_cifar_files(&[dir.join("test.bin")], 2)?,
+        classes: cifar_names(dir, "fine_label_names.txt", 100),
+        wnids: None,
+    })
+}
+
+/// `folder:DIR`: `DIR/{train,test}/<class>/*`.
+fn folder(spec: &str, dir: &Path) -> Result<Dataset> {
+    let classes = class_folders(&dir.join("train"))?;
+    Ok(Dataset {
+        spec: spec.into(),
+        train: read_folder(&dir.join("train"), &classes)?,
+        test: read_folder(&dir.join("test"), &classes)?,
+        classes,
+        wnids: None,
+    })
 }

@@ -28,14 +28,17 @@ pub(super) fn load(dir: &Path) -> Result<Hierarchy> {
     )
 }
 
+/// One synset line of `data.noun`.
+struct Entry<'a> {
+    wnid: String,
+    words: String,
+    gloss: &'a str,
+    /// Hypernyms (`@`) and instance hypernyms (`@i`) among nouns.
+    parents: Vec<String>,
+}
+
 /// Parses the text of a `data.noun` file; `name` prefixes error locations.
 pub(super) fn parse(text: &str, name: &str, source: String) -> Result<Hierarchy> {
-    struct Entry<'a> {
-        wnid: String,
-        words: String,
-        gloss: &'a str,
-        parents: Vec<String>,
-    }
     let mut entries = Vec::new();
     let mut pos = 0usize;
     for (lineno, line) in text.split_inclusive('\n').enumerate() {
@@ -46,69 +49,79 @@ pub(super) fn parse(text: &str, name: &str, source: String) -> Result<Hierarchy>
             continue;
         }
         let at = |what: &str| format!("{name}:{}: {what}", lineno + 1);
-        let (fields, gloss) = match line.split_once(" | ") {
-            Some((f, g)) => (f, g.trim_end()),
-            None => (line.trim_end_matches(" |"), ""),
-        };
-        let mut it = fields.split(' ').filter(|s| !s.is_empty());
-        let mut next = |what: &str| {
-            it.next()
-                .with_context(|| at(&format!("line ends before {what}")))
-        };
-        let offset = next("the synset offset")?;
-        let offset_num: usize = offset
-            .parse()
-            .with_context(|| at(&format!("bad offset '{offset}'")))?;
-        if offset_num != start {
-            bail!(at(&format!(
-                "synset offset {offset} does not match its byte position {start} (file truncated or edited?)"
-            )));
-        }
-        next("lex_filenum")?;
-        let ss_type = next("ss_type")?;
-        if ss_type != "n" {
-            bail!(at(&format!(
-                "ss_type '{ss_type}' in data.noun (expected 'n')"
-            )));
-        }
-        let w_cnt_s = next("w_cnt")?;
-        let w_cnt = usize::from_str_radix(w_cnt_s, 16)
-            .with_context(|| at(&format!("bad word count '{w_cnt_s}'")))?;
-        let mut words = Vec::new();
-        for _ in 0..w_cnt {
-            words.push(next("a word")?.replace('_', " "));
-            next("a lex_id")?;
-        }
-        let p_cnt_s = next("p_cnt")?;
-        let p_cnt: usize = p_cnt_s
-            .parse()
-            .with_context(|| at(&format!("bad pointer count '{p_cnt_s}'")))?;
-        let mut parents = Vec::new();
-        for _ in 0..p_cnt {
-            let symbol = next("a pointer symbol")?;
-            let target = next("a pointer offset")?;
-            let pos = next("a pointer part of speech")?;
-            next("a pointer source/target")?;
-            if (symbol == "@" || symbol == "@i") && pos == "n" {
-                parents.push(format!("n{target}"));
-            }
-        }
-        entries.push(Entry {
-            wnid: format!("n{offset}"),
-            words: words.join(", "),
-            gloss,
-            parents,
-        });
+        entries.push(parse_line(line, start, &at)?);
     }
     if entries.is_empty() {
         bail!("{name}: no synsets found");
     }
+    build(&entries, name, source)
+}
+
+/// One synset line starting at byte `start`; `at` locates an error.
+fn parse_line<'a>(line: &'a str, start: usize, at: &dyn Fn(&str) -> String) -> Result<Entry<'a>> {
+    let (fields, gloss) = match line.split_once(" | ") {
+        Some((f, g)) => (f, g.trim_end()),
+        None => (line.trim_end_matches(" |"), ""),
+    };
+    let mut it = fields.split(' ').filter(|s| !s.is_empty());
+    let mut next = |what: &str| {
+        it.next()
+            .with_context(|| at(&format!("line ends before {what}")))
+    };
+    let offset = next("the synset offset")?;
+    let offset_num: usize = offset
+        .parse()
+        .with_context(|| at(&format!("bad offset '{offset}'")))?;
+    if offset_num != start {
+        bail!(at(&format!(
+            "synset offset {offset} does not match its byte position {start} (file truncated or edited?)"
+        )));
+    }
+    next("lex_filenum")?;
+    let ss_type = next("ss_type")?;
+    if ss_type != "n" {
+        bail!(at(&format!(
+            "ss_type '{ss_type}' in data.noun (expected 'n')"
+        )));
+    }
+    let w_cnt_s = next("w_cnt")?;
+    let w_cnt = usize::from_str_radix(w_cnt_s, 16)
+        .with_context(|| at(&format!("bad word count '{w_cnt_s}'")))?;
+    let mut words = Vec::new();
+    for _ in 0..w_cnt {
+        words.push(next("a word")?.replace('_', " "));
+        next("a lex_id")?;
+    }
+    let p_cnt_s = next("p_cnt")?;
+    let p_cnt: usize = p_cnt_s
+        .parse()
+        .with_context(|| at(&format!("bad pointer count '{p_cnt_s}'")))?;
+    let mut parents = Vec::new();
+    for _ in 0..p_cnt {
+        let symbol = next("a pointer symbol")?;
+        let target = next("a pointer offset")?;
+        let pos = next("a pointer part of speech")?;
+        next("a pointer source/target")?;
+        if (symbol == "@" || symbol == "@i") && pos == "n" {
+            parents.push(format!("n{target}"));
+        }
+    }
+    Ok(Entry {
+        wnid: format!("n{offset}"),
+        words: words.join(", "),
+        gloss,
+        parents,
+    })
+}
+
+/// The hierarchy of `entries`; every hypernym must have its own line.
+fn build(entries: &[Entry], name: &str, source: String) -> Result<Hierarchy> {
     let mut b = Builder::default();
-    for e in &entries {
+    for e in entries {
         b.synset(&e.wnid, &e.words, e.gloss);
     }
     let known = b.synsets.len();
-    for e in &entries {
+    for e in entries {
         let child = b.synset(&e.wnid, "", "");
         for p in &e.parents {
             let parent = b.synset(p, "", "");

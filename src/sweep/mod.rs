@@ -54,10 +54,89 @@ fn job_pools(jobs: usize) -> Result<Vec<Option<rayon::ThreadPool>>> {
         .collect()
 }
 
-/// Runs the sweep (`jobs` runs at once) and writes `reports/<sweep>/`.
-/// Returns the report folder, or None when `max_runs` stopped it early.
-pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<Option<PathBuf>> {
-    let bar = if opts.quiet {
+/// The sweep's shared work list: workers take the next run, record its
+/// result, and stop at the first error or when `max_runs` new runs finished.
+struct WorkList<'a> {
+    recipe: &'a Recipe,
+    opts: &'a SweepOptions,
+    bar: ProgressBar,
+    next: AtomicUsize,
+    finished_here: AtomicUsize,
+    results: Mutex<Vec<Option<RunResult>>>,
+    first_error: Mutex<Option<anyhow::Error>>,
+}
+
+impl WorkList<'_> {
+    /// One worker: runs on `pool` (its share of the CPU threads; `None`:
+    /// the global pool) until the list is done or stopped.
+    fn work(&self, pool: Option<&rayon::ThreadPool>) {
+        let (recipe, opts) = (self.recipe, self.opts);
+        loop {
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some(spec) = recipe.runs.get(i) else {
+                break;
+            };
+            if self.first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
+                break;
+            }
+            let done_before = opts
+                .runs_root
+                .join(&recipe.name)
+                .join(&spec.id)
+                .join(RESULT)
+                .exists();
+            if !done_before
+                && opts
+                    .max_runs
+                    .is_some_and(|m| self.finished_here.load(Ordering::SeqCst) >= m)
+            {
+                break;
+            }
+            self.bar.set_message(spec.id.clone());
+            let one = || run_one(recipe, spec, &opts.runs_root, &opts.reports_root);
+            let outcome = match pool {
+                Some(pool) => pool.install(one),
+                None => one(),
+            };
+            match outcome {
+                Ok(r) => {
+                    if !done_before {
+                        self.finished_here.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if let Ok(mut v) = self.results.lock() {
+                        v[i] = Some(r);
+                    }
+                }
+                Err(e) => {
+                    if let Ok(mut slot) = self.first_error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                }
+            }
+            self.bar.inc(1);
+        }
+    }
+
+    /// Every run's result in recipe order, `None` if some did not run, or
+    /// the first error.
+    fn into_results(self) -> Result<Option<Vec<RunResult>>> {
+        self.bar.finish_and_clear();
+        if let Some(e) = self.first_error.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        let results: Vec<RunResult> = self
+            .results
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("a sweep worker panicked"))?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok((results.len() == self.recipe.runs.len()).then_some(results))
+    }
+}
+
+fn progress_bar(recipe: &Recipe, quiet: bool) -> ProgressBar {
+    let bar = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(recipe.runs.len() as u64)
@@ -70,79 +149,31 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<O
         .progress_chars("=> "),
     );
     bar.set_prefix(recipe.name.clone());
-    let next = AtomicUsize::new(0);
-    let finished_here = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<RunResult>>> = Mutex::new(vec![None; recipe.runs.len()]);
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let jobs = opts.jobs.max(1);
-    let pools = job_pools(jobs)?;
+    bar
+}
+
+/// Runs the sweep (`jobs` runs at once) and writes `reports/<sweep>/`.
+/// Returns the report folder, or None when `max_runs` stopped it early.
+pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<Option<PathBuf>> {
+    let work = WorkList {
+        recipe,
+        opts,
+        bar: progress_bar(recipe, opts.quiet),
+        next: AtomicUsize::new(0),
+        finished_here: AtomicUsize::new(0),
+        results: Mutex::new(vec![None; recipe.runs.len()]),
+        first_error: Mutex::new(None),
+    };
+    let pools = job_pools(opts.jobs.max(1))?;
     std::thread::scope(|scope| {
         for pool in &pools {
-            let next = &next;
-            let finished_here = &finished_here;
-            let results = &results;
-            let first_error = &first_error;
-            let bar = &bar;
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(spec) = recipe.runs.get(i) else {
-                    break;
-                };
-                if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
-                    break;
-                }
-                let done_before = opts
-                    .runs_root
-                    .join(&recipe.name)
-                    .join(&spec.id)
-                    .join(RESULT)
-                    .exists();
-                if !done_before
-                    && opts
-                        .max_runs
-                        .is_some_and(|m| finished_here.load(Ordering::SeqCst) >= m)
-                {
-                    break;
-                }
-                bar.set_message(spec.id.clone());
-                let outcome = match pool {
-                    Some(pool) => {
-                        pool.install(|| run_one(recipe, spec, &opts.runs_root, &opts.reports_root))
-                    }
-                    None => run_one(recipe, spec, &opts.runs_root, &opts.reports_root),
-                };
-                match outcome {
-                    Ok(r) => {
-                        if !done_before {
-                            finished_here.fetch_add(1, Ordering::SeqCst);
-                        }
-                        if let Ok(mut v) = results.lock() {
-                            v[i] = Some(r);
-                        }
-                    }
-                    Err(e) => {
-                        if let Ok(mut slot) = first_error.lock() {
-                            slot.get_or_insert(e);
-                        }
-                    }
-                }
-                bar.inc(1);
-            });
+            let work = &work;
+            scope.spawn(move || work.work(pool.as_ref()));
         }
     });
-    bar.finish_and_clear();
-    if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let results: Vec<RunResult> = results
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a sweep worker panicked"))?
-        .into_iter()
-        .flatten()
-        .collect();
-    if results.len() < recipe.runs.len() {
+    let Some(results) = work.into_results()? else {
         return Ok(None);
-    }
+    };
     report::write_report(
         recipe,
         &results,

@@ -2,7 +2,7 @@
 //! run), `summary.csv` (the aggregated table with t-tests), the figures,
 //! `index.md` and `manifest.json`.
 
-use super::aggregate::{axes_text, band_panels, groups, results_table, summary_table};
+use super::aggregate::{axes_text, band_panels, groups, results_table, summary_table, Group};
 use super::figures;
 use super::recipe::{Recipe, TEMPERATURE_AXIS};
 use super::run::RunResult;
@@ -48,6 +48,23 @@ pub fn write_report(
     if let Some(p) = &panels {
         figures::sweep_bands(&b.path("bands.png"), &recipe.name, p)?;
     }
+    let has_temperature = has_temperature && recipe.baseline.is_some();
+    b.text(
+        "index.md",
+        &index_text(recipe, results, &gs, panels.is_some(), has_temperature)?,
+    )?;
+    b.json("manifest.json", &manifest(recipe, recipe_path)?)?;
+    b.finish()
+}
+
+/// The sweep's `index.md`: what ran, the figures, the summary table.
+fn index_text(
+    recipe: &Recipe,
+    results: &[RunResult],
+    gs: &[Group],
+    has_bands: bool,
+    has_temperature: bool,
+) -> Result<String> {
     let mut idx = String::new();
     writeln!(idx, "# Sweep `{}` ({} scale)\n", recipe.name, recipe.scale)?;
     if !recipe.description.is_empty() {
@@ -65,20 +82,20 @@ pub fn write_report(
         if recipe.axis_names.is_empty() { String::new() } else { format!(" × axes ({})", recipe.axis_names.join(", ")) },
         recipe.baseline.as_deref().unwrap_or("(no baseline)"))?;
     writeln!(idx, "![accuracy by condition](accuracy.png)\n")?;
-    if panels.is_some() {
+    if has_bands {
         writeln!(
             idx,
             "![top-1 by band: train on only a band, train on all except a band](bands.png)\n"
         )?;
     }
-    if has_temperature && recipe.baseline.is_some() {
+    if has_temperature {
         writeln!(
             idx,
             "![change in accuracy against the baseline by temperature](temperature.png)\n"
         )?;
     }
     writeln!(idx, "| condition | axes | top-1 | top-5 | kNN top-1 | Δ top-1 | Welch p (top-1) |\n|---|---|---|---|---|---|---|")?;
-    for g in &gs {
+    for g in gs {
         writeln!(
             idx,
             "| {} | {} | {} | {} | {} | {:+.2} | {} |",
@@ -97,8 +114,12 @@ pub fn write_report(
         idx,
         "- `summary.csv` — the table above with Welch t, df and p for top-1 and top-5."
     )?;
-    b.text("index.md", &idx)?;
-    let manifest = json!({
+    Ok(idx)
+}
+
+/// `manifest.json`: version, the command, the recipe's sha256, every run's config.
+fn manifest(recipe: &Recipe, recipe_path: &Path) -> Result<serde_json::Value> {
+    Ok(json!({
         "negstudy_version": crate::VERSION,
         "command": format!(
             "sweep {} --scale {}{}",
@@ -108,7 +129,5 @@ pub fn write_report(
         ),
         "recipe": {"path": recipe_path.display().to_string(), "sha256": sha256_file(recipe_path)?},
         "runs": recipe.runs.iter().map(|r| json!({"id": r.id, "config": r.config})).collect::<Vec<_>>(),
-    });
-    b.json("manifest.json", &manifest)?;
-    b.finish()
+    }))
 }

@@ -205,6 +205,51 @@ fn logits(x: &[f32], rows: usize, d: usize, w: &[f32], b: &[f32], c: usize) -> V
     out
 }
 
+/// Turns each row of logits `g` [rows, c] into the cross-entropy gradient
+/// softmax − one-hot(label), averaged over the batch.
+fn softmax_minus_onehot(g: &mut [f32], labels: &[i64], c: usize) {
+    let rows = labels.len();
+    for (row, &label) in g.chunks_mut(c).zip(labels) {
+        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = row
+            .iter_mut()
+            .map(|v| {
+                *v = (*v - mx).exp();
+                *v
+            })
+            .sum();
+        row.iter_mut().for_each(|v| *v /= sum * rows as f32);
+        row[label as usize] -= 1.0 / rows as f32;
+    }
+}
+
+/// Xᵀ G for X [rows, d] and G [rows, c], row-major: [d, c].
+fn xt_times(x: &[f32], g: &[f32], rows: usize, d: usize, c: usize) -> Vec<f32> {
+    let mut out = vec![0f32; d * c];
+    assert!(x.len() >= rows * d && g.len() >= rows * c);
+    unsafe {
+        // SAFETY: x holds rows×d values (read transposed as d×rows), g
+        // rows×c and out d×c (asserted and allocated just above).
+        matrixmultiply::sgemm(
+            d,
+            rows,
+            c,
+            1.0,
+            x.as_ptr(),
+            1,
+            d as isize,
+            g.as_ptr(),
+            c as isize,
+            1,
+            0.0,
+            out.as_mut_ptr(),
+            c as isize,
+            1,
+        );
+    }
+    out
+}
+
 /// Trains multinomial logistic regression (softmax cross-entropy + L2, SGD
 /// with momentum 0.9 and a cosine schedule) and scores the test part.
 pub fn linear_probe(
@@ -238,43 +283,10 @@ pub fn linear_probe(
                 xb.extend_from_slice(&xtr[i * d..(i + 1) * d]);
             }
             let mut g = logits(&xb, rows, d, &w, &b, c);
-            // softmax − one-hot, averaged over the batch
-            for (r, &i) in chunk.iter().enumerate() {
-                let row = &mut g[r * c..(r + 1) * c];
-                let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f32 = row
-                    .iter_mut()
-                    .map(|v| {
-                        *v = (*v - mx).exp();
-                        *v
-                    })
-                    .sum();
-                row.iter_mut().for_each(|v| *v /= sum * rows as f32);
-                row[train.y[i] as usize] -= 1.0 / rows as f32;
-            }
-            // dW = Xᵀ G + wd·W
-            let mut gw = vec![0f32; d * c];
-            assert!(xb.len() >= rows * d && g.len() >= rows * c);
-            unsafe {
-                // SAFETY: xb holds rows×d values (read transposed as d×rows),
-                // g rows×c and gw d×c (asserted and allocated just above).
-                matrixmultiply::sgemm(
-                    d,
-                    rows,
-                    c,
-                    1.0,
-                    xb.as_ptr(),
-                    1,
-                    d as isize,
-                    g.as_ptr(),
-                    c as isize,
-                    1,
-                    0.0,
-                    gw.as_mut_ptr(),
-                    c as isize,
-                    1,
-                );
-            }
+            let labels: Vec<i64> = chunk.iter().map(|&i| train.y[i]).collect();
+            softmax_minus_onehot(&mut g, &labels, c);
+            // dW = Xᵀ G (+ wd·W below)
+            let gw = xt_times(&xb, &g, rows, d, c);
             let wd = cfg.weight_decay as f32;
             for ((wi, gi), vi) in w.iter_mut().zip(&gw).zip(vw.iter_mut()) {
                 *vi = 0.9 * *vi + gi + wd * *wi;

@@ -34,6 +34,7 @@ use burn::tensor::TensorData;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use std::path::Path;
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -192,29 +193,8 @@ pub fn train(
             config.seed,
             epoch,
         );
-        let mut rows = Vec::new();
-        let mut window = (Instant::now(), 0usize);
-        for batch in batches {
-            let out;
-            (state, out) = step.run(state, batch)?;
-            window.1 += out.images;
-            if let Some(t) = out.telemetry {
-                let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
-                window = (Instant::now(), 0);
-                let (loss, lr) = (out.loss, out.lr);
-                bar.set_message(format!("loss {loss:.4}  lr {lr:.4}  {ips:.0} img/s"));
-                rows.push(LogRow {
-                    epoch,
-                    step: state.step,
-                    loss,
-                    lr,
-                    negatives: t,
-                    images_per_sec: ips,
-                });
-            }
-            state.step += 1;
-            bar.inc(1);
-        }
+        let rows;
+        (state, rows) = step.epoch(state, epoch, batches, &bar)?;
         state.epoch = epoch + 1;
         state.train_seconds = carried_seconds + session.elapsed().as_secs_f64();
         checkpoint::save(run_dir, &state, &rows)?;
@@ -321,6 +301,41 @@ struct StepOutput {
 }
 
 impl Step<'_> {
+    /// One epoch's steps over `batches`, with telemetry every `log_every`
+    /// steps (images/s measured over the steps since the last log row).
+    fn epoch(
+        &self,
+        mut state: State,
+        epoch: usize,
+        batches: Receiver<Batch>,
+        bar: &ProgressBar,
+    ) -> Result<(State, Vec<LogRow>)> {
+        let mut rows = Vec::new();
+        let mut window = (Instant::now(), 0usize);
+        for batch in batches {
+            let out;
+            (state, out) = self.run(state, batch)?;
+            window.1 += out.images;
+            if let Some(t) = out.telemetry {
+                let ips = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+                window = (Instant::now(), 0);
+                let (loss, lr) = (out.loss, out.lr);
+                bar.set_message(format!("loss {loss:.4}  lr {lr:.4}  {ips:.0} img/s"));
+                rows.push(LogRow {
+                    epoch,
+                    step: state.step,
+                    loss,
+                    lr,
+                    negatives: t,
+                    images_per_sec: ips,
+                });
+            }
+            state.step += 1;
+            bar.inc(1);
+        }
+        Ok((state, rows))
+    }
+
     /// One MoCo v2 step, in the official code's order. Takes the state by
     /// value so that the encoders are updated in place (a tensor burn holds
     /// one reference to is reused rather than copied).
