@@ -102,16 +102,26 @@ impl Analysis for AnticorrelatedAnalysis {
     }
     fn fold(&self, acc: &mut Totals, query: &RankedQuery, s: Setup) {
         let (bins, below) = (s.params.dot_bins, s.params.anticorrelated_below);
-        for p in query.pairs {
-            acc.fine[p.fine_bin].add_pair(p);
-            let h = ((p.dot.clamp(-1.0, 1.0) + 1.0) / 2.0 * bins as f32) as usize;
-            acc.dot_hist[h.min(bins - 1)] += 1;
-            if (p.dot as f64) < below {
-                acc.anti.add_pair(p);
-            } else {
-                acc.rest.add_pair(p);
+        // The totals are copied into locals for a run of pairs in one fine
+        // bin (pairs come segment by segment) and written back after it:
+        // the same additions in the same order, without a store and reload
+        // per pair.
+        let (mut anti, mut rest) = (acc.anti, acc.rest);
+        for run in query.pairs.chunk_by(|a, b| a.fine_bin == b.fine_bin) {
+            let mut bin = acc.fine[run[0].fine_bin as usize];
+            for p in run {
+                bin.add_pair(p);
+                let h = ((p.dot.clamp(-1.0, 1.0) + 1.0) / 2.0 * bins as f32) as usize;
+                acc.dot_hist[h.min(bins - 1)] += 1;
+                if (p.dot as f64) < below {
+                    anti.add_pair(p);
+                } else {
+                    rest.add_pair(p);
+                }
             }
+            acc.fine[run[0].fine_bin as usize] = bin;
         }
+        (acc.anti, acc.rest) = (anti, rest);
     }
     fn merge(&self, acc: &mut Totals, later: Totals) {
         for (a, b) in acc.fine.iter_mut().zip(&later.fine) {

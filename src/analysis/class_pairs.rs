@@ -79,8 +79,9 @@ impl Analysis for ClassPairsAnalysis {
     fn fold(&self, acc: &mut Totals, query: &RankedQuery, _: Setup) {
         let row = query.class * acc.classes;
         for p in query.pairs {
-            acc.sum[row + p.class] += p.dot as f64;
-            acc.count[row + p.class] += 1;
+            let cell = row + p.class as usize;
+            acc.sum[cell] += p.dot as f64;
+            acc.count[cell] += 1;
         }
     }
     fn merge(&self, acc: &mut Totals, later: Totals) {

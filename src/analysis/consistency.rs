@@ -91,8 +91,9 @@ impl Analysis for ConsistencyAnalysis {
     }
     fn fold(&self, acc: &mut Totals, query: &RankedQuery, s: Setup) {
         for p in query.pairs {
-            acc.candidates[p.negative] += 1;
-            acc.hard[p.negative] += u32::from(p.hard);
+            let j = p.negative as usize;
+            acc.candidates[j] += 1;
+            acc.hard[j] += u32::from(p.hard);
         }
         // Shuffled baseline: a uniformly random permutation of this query's
         // ranks makes its hard set a uniformly random subset of the same

@@ -9,6 +9,7 @@
 //! [`registry`] lists them. Bundle files are written by `crate::report`.
 
 pub mod anticorrelated;
+pub mod binned;
 pub mod class_pairs;
 pub mod consistency;
 pub mod input;

@@ -115,21 +115,23 @@ pub fn add_into<T: Copy + std::ops::AddAssign>(acc: &mut [T], later: &[T]) {
     acc.iter_mut().zip(later).for_each(|(x, &y)| *x += y);
 }
 
-/// One (query, negative) pair as the analyses see it.
+/// One (query, negative) pair as the analyses see it. Indices are `u32`
+/// (the pass bounds negatives, classes and bins well below that) to keep a
+/// query's pairs compact: every analysis reads them all.
 #[derive(Clone, Copy, Debug)]
 pub struct Pair {
-    /// Row of the negative in the negatives input.
-    pub negative: usize,
-    /// q·n.
-    pub dot: f32,
-    /// The negative's class.
-    pub class: usize,
-    pub same_class: bool,
     /// LCA depth of the query's and the negative's classes (0 without a hierarchy).
     pub lca: f64,
+    /// q·n.
+    pub dot: f32,
+    /// Row of the negative in the negatives input.
+    pub negative: u32,
+    /// The negative's class.
+    pub class: u32,
     /// Coarse (`--bins`) and fine (`--fine-bins`) percentile bin.
-    pub coarse_bin: usize,
-    pub fine_bin: usize,
+    pub coarse_bin: u32,
+    pub fine_bin: u32,
+    pub same_class: bool,
     /// In the hardest `hard_percent` %.
     pub hard: bool,
 }
@@ -164,18 +166,18 @@ pub(crate) fn ranked_pairs(
 ) {
     out.clear();
     for (s, w) in cuts.positions.windows(2).enumerate() {
-        let (coarse_bin, fine_bin, hard) = (cuts.coarse_bin[s], cuts.fine_bin[s], cuts.hard[s]);
+        let (coarse_bin, fine_bin) = (cuts.coarse_bin[s] as u32, cuts.fine_bin[s] as u32);
+        let hard = cuts.hard[s];
         out.extend(order[w[0]..w[1]].iter().map(|&j| {
-            let j = j as usize;
-            let negative_class = negative_class[j] as usize;
+            let nc = negative_class[j as usize] as usize;
             Pair {
+                lca: lca.map_or(0.0, |r| r[nc]),
+                dot: scores[j as usize],
                 negative: j,
-                dot: scores[j],
-                class: negative_class,
-                same_class: negative_class == class,
-                lca: lca.map_or(0.0, |r| r[negative_class]),
+                class: nc as u32,
                 coarse_bin,
                 fine_bin,
+                same_class: nc == class,
                 hard,
             }
         }));

@@ -1,9 +1,9 @@
 //! Figure 4b: WordNet similarity (LCA depth of the query's and the
 //! negative's classes) by difficulty.
 
+use super::binned::{compare, fold_bins, merge_bins, rows_table, Totals};
 use super::plugin::{Analysis, Finding, Setup, Unavailable};
-use super::ranking::{BinAcc, RankedQuery};
-use super::same_class::{bin_rows, compare, fold_bins, merge_bins, rows_table, Totals};
+use super::ranking::RankedQuery;
 use super::{AnalysisInput, BinRow, HardVsEasy, Params};
 use crate::table::Table;
 use anyhow::Result;
@@ -12,7 +12,7 @@ use std::any::Any;
 use std::fmt::Write;
 use std::path::Path;
 
-/// The analysis (see [`Analysis`]); its totals have the same shape as the
+/// The analysis (see [`Analysis`]); its totals are `binned`'s, like the
 /// same-class analysis's, with LCA depth for the same-class indicator.
 pub struct WordNetAnalysis;
 
@@ -39,21 +39,17 @@ impl Analysis for WordNetAnalysis {
         })
     }
     fn start(&self, s: Setup) -> Totals {
-        Totals {
-            by_bin: vec![BinAcc::default(); s.params.bins],
-            per_query: Vec::new(),
-        }
+        Totals::new(s.params.bins)
     }
     fn fold(&self, acc: &mut Totals, query: &RankedQuery, _: Setup) {
-        let q = fold_bins(&mut acc.by_bin, query, |p| p.lca);
-        acc.per_query.push(q);
+        fold_bins(acc, query, |p| p.lca);
     }
     fn merge(&self, acc: &mut Totals, later: Totals) {
         merge_bins(acc, later)
     }
     fn finish(&self, acc: Totals, _: Setup) -> WordNet {
         WordNet {
-            by_bin: bin_rows(&acc.by_bin, |a| a.lca_sum / a.pairs as f64),
+            by_bin: acc.rows(),
             hard_vs_easy: compare(&acc.per_query),
         }
     }
