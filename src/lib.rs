@@ -4,6 +4,7 @@
 //! flow and the contracts are in `docs/DESIGN.md`. Modules, from the bottom
 //! layer up (a module uses only its own layer or those below):
 //! * [`rng`] — every random draw: ChaCha8 streams keyed by seed, purpose, id;
+//! * [`gemm`] — the one checked call into sgemm (matrix products in slices);
 //! * [`stats`] — t-tests, KS, mean ± std, p-value formatting (match scipy);
 //! * [`table`] — tidy tables: named, typed columns;
 //! * [`atomic`] — outputs written aside and renamed; only our artifacts replaced;
@@ -30,6 +31,7 @@ pub mod atomic;
 pub mod commands;
 pub mod data;
 pub mod difficulty;
+pub mod gemm;
 pub mod hierarchy;
 pub mod input_file;
 pub mod model;

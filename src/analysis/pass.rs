@@ -11,6 +11,7 @@
 use super::plugin::{Analysis, AnyAcc, DynAnalysis, Finding, Setup};
 use super::ranking::{multiselect, ranked_pairs, Cuts, Pair, RankedQuery};
 use super::{AnalysisInput, Params};
+use crate::gemm::{gemm, View};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 
@@ -244,34 +245,13 @@ pub fn run<'a>(
         let rows = block.min(q.rows() - start);
         let s = &mut scores[..rows * m];
         // S = Q[start..start+rows] · Nᵀ (row-major, d-dimensional dot products).
-        // `Matrix` keeps data.len() == rows × cols (private fields, checked
-        // constructor); asserted anyway, since sgemm reads through raw pointers.
-        assert!(
-            q.cols() == d && q.data().len() >= (start + rows) * d && n.data().len() >= m * d,
-            "similarity pass: matrices smaller than their shapes"
+        gemm(
+            1.0,
+            View::row_major(&q.data()[start * d..(start + rows) * d], rows, d),
+            View::transpose_of(n.data(), m, d),
+            0.0,
+            s,
         );
-        unsafe {
-            // SAFETY: the strides describe exactly the slices passed: A is
-            // rows×d row-major, B = Nᵀ is d×m read from N (m×d row-major),
-            // C is rows×m row-major; their lengths are asserted just above
-            // and `s` was sliced to rows×m.
-            matrixmultiply::sgemm(
-                rows,
-                d,
-                m,
-                1.0,
-                q.data()[start * d..].as_ptr(),
-                d as isize,
-                1,
-                n.data().as_ptr(),
-                1,
-                d as isize,
-                0.0,
-                s.as_mut_ptr(),
-                m as isize,
-                1,
-            );
-        }
         let parts: Vec<Vec<AnyAcc>> = s
             .par_chunks(CHUNK * m)
             .enumerate()

@@ -10,8 +10,8 @@ use super::wordnet::WordNetAnalysis;
 
 /// The registry.
 pub const ANALYSES: &[&dyn DynAnalysis] = &[
-    &SameClassAnalysis,
-    &WordNetAnalysis,
+    &SameClassAnalysis::new(),
+    &WordNetAnalysis::new(),
     &AnticorrelatedAnalysis,
     &ClassPairsAnalysis,
     &ConsistencyAnalysis,

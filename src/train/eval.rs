@@ -6,6 +6,7 @@
 
 use crate::data::augment::{plain, Normalize};
 use crate::data::dataset::ImageSet;
+use crate::gemm::{gemm, View};
 use crate::model::Encoder;
 use crate::rng::{self, Purpose};
 use burn::prelude::*;
@@ -177,31 +178,13 @@ fn logits(x: &[f32], rows: usize, d: usize, w: &[f32], b: &[f32], c: usize) -> V
     for r in 0..rows {
         out[r * c..(r + 1) * c].copy_from_slice(b);
     }
-    // Checked, not assumed: sgemm reads and writes through raw pointers.
-    assert!(
-        x.len() >= rows * d && w.len() >= d * c && b.len() == c,
-        "logits: buffers too small for {rows}×{d} · {d}×{c}"
+    gemm(
+        1.0,
+        View::row_major(x, rows, d),
+        View::row_major(w, d, c),
+        1.0,
+        &mut out,
     );
-    unsafe {
-        // SAFETY: x holds rows×d, w d×c and out rows×c values (asserted and
-        // allocated above), all row-major with the strides given.
-        matrixmultiply::sgemm(
-            rows,
-            d,
-            c,
-            1.0,
-            x.as_ptr(),
-            d as isize,
-            1,
-            w.as_ptr(),
-            c as isize,
-            1,
-            1.0,
-            out.as_mut_ptr(),
-            c as isize,
-            1,
-        );
-    }
     out
 }
 
@@ -226,27 +209,13 @@ fn softmax_minus_onehot(g: &mut [f32], labels: &[i64], c: usize) {
 /// Xᵀ G for X [rows, d] and G [rows, c], row-major: [d, c].
 fn xt_times(x: &[f32], g: &[f32], rows: usize, d: usize, c: usize) -> Vec<f32> {
     let mut out = vec![0f32; d * c];
-    assert!(x.len() >= rows * d && g.len() >= rows * c);
-    unsafe {
-        // SAFETY: x holds rows×d values (read transposed as d×rows), g
-        // rows×c and out d×c (asserted and allocated just above).
-        matrixmultiply::sgemm(
-            d,
-            rows,
-            c,
-            1.0,
-            x.as_ptr(),
-            1,
-            d as isize,
-            g.as_ptr(),
-            c as isize,
-            1,
-            0.0,
-            out.as_mut_ptr(),
-            c as isize,
-            1,
-        );
-    }
+    gemm(
+        1.0,
+        View::transpose_of(x, rows, d),
+        View::row_major(g, rows, c),
+        0.0,
+        &mut out,
+    );
     out
 }
 
