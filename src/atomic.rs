@@ -29,6 +29,9 @@ pub enum Kind {
     /// metadata shows that negstudy wrote it. Passed in so that this module,
     /// below every writer, reads no format.
     Dump(fn(&Path) -> bool),
+    /// Encoder weights written by `negstudy export`; the function (the
+    /// exporter's) says whether the file's metadata shows that negstudy wrote it.
+    Weights(fn(&Path) -> bool),
     /// ImageNet-structure XML written by `hierarchy build`.
     HierarchyXml,
     /// A JSON report (e.g. `eval.json`) with a top-level `negstudy_version`.
@@ -45,6 +48,7 @@ impl Kind {
         match self {
             Kind::Bundle => "a negstudy report bundle (a folder with negstudy's manifest.json)",
             Kind::Dump(_) => "an embedding dump written by negstudy",
+            Kind::Weights(_) => "encoder weights written by negstudy export",
             Kind::HierarchyXml => "a hierarchy XML written by negstudy hierarchy build",
             Kind::Json => "a JSON report written by negstudy",
             Kind::Checkpoint => "a negstudy checkpoint (a folder with negstudy's state.json)",
@@ -77,7 +81,9 @@ pub fn is_ours(path: &Path, kind: Kind) -> bool {
         Kind::Bundle => meta.is_dir() && json_with_version(&path.join("manifest.json")),
         Kind::Checkpoint => meta.is_dir() && json_with_version(&path.join("state.json")),
         Kind::Json => json_with_version(path),
-        Kind::Dump(written_by_negstudy) => meta.is_file() && written_by_negstudy(path),
+        Kind::Dump(written_by_negstudy) | Kind::Weights(written_by_negstudy) => {
+            meta.is_file() && written_by_negstudy(path)
+        }
         Kind::HierarchyXml => {
             use std::io::Read;
             let mut head = Vec::new();

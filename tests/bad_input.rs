@@ -554,6 +554,21 @@ const CASES: &[Case] = &[
         setup: |d| write(d, "ck/notes.txt", "mine"),
         args: &["linear-eval", "--checkpoint", "ck"],
     },
+    Case {
+        what: "export from a folder that is not a checkpoint",
+        setup: |d| write(d, "ck/notes.txt", "mine"),
+        args: &["export", "--checkpoint", "ck", "--out", "w.safetensors"],
+    },
+    Case {
+        what: "export to a PyTorch pickle (.pth)",
+        setup: |d| write(d, "ck/notes.txt", "mine"),
+        args: &["export", "--checkpoint", "ck", "--out", "w.pth"],
+    },
+    Case {
+        what: "export to an unknown format",
+        setup: |d| write(d, "ck/notes.txt", "mine"),
+        args: &["export", "--checkpoint", "ck", "--out", "w.bin"],
+    },
 ];
 
 /// Runs one case; returns (exit code, stderr) or a description of what went wrong.

@@ -40,6 +40,8 @@ pub enum Command {
     /// Build WordNet/ImageNet hierarchies and query depths and LCAs.
     #[command(subcommand)]
     Hierarchy(hierarchy::HierarchyCommand),
+    /// Write a trained encoder's weights for PyTorch (torchvision names, .safetensors).
+    Export(train::ExportArgs),
     /// Benchmarks, printed as ratios against a baseline run alongside.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -58,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Embed(a) => train::embed(a),
+        Command::Export(a) => train::export(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Analyze(a) => {

@@ -212,3 +212,36 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run folder (its last checkpoint) or checkpoint folder.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// query (the trained encoder) or momentum (the key encoder).
+    #[arg(long, value_enum, default_value = "query")]
+    pub encoder: EncoderRole,
+    /// Output weights (torchvision names; see README "Taking an encoder to PyTorch").
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub out: PathBuf,
+}
+
+/// `negstudy export`: writes the encoder's weights for PyTorch.
+pub fn export(a: ExportArgs) -> Result<()> {
+    let done = crate::pipeline::export::export(&crate::pipeline::export::ExportRequest {
+        checkpoint: a.checkpoint,
+        encoder: a.encoder,
+        out: a.out,
+    })?;
+    eprintln!(
+        "wrote {}: {} encoder ({} input channels, {} stem, {}-d head), {} tensors, {} values, torchvision names",
+        done.path.display(),
+        done.model.arch.name(),
+        done.model.in_channels,
+        if done.model.imagenet_stem() { "ImageNet" } else { "CIFAR" },
+        done.model.embed_dim,
+        done.tensors,
+        done.values
+    );
+    Ok(())
+}

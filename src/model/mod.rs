@@ -11,6 +11,8 @@
 //! L2-normalised, is the contrastive-space embedding `z`; the backbone output
 //! is the representation `h` the linear probe reads.
 
+pub mod torchvision;
+
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -25,6 +27,17 @@ pub enum Arch {
     Resnet18,
     ResnetNarrow,
     Resnet50,
+}
+
+impl Arch {
+    /// Its name in configs and on the command line (`resnet-narrow`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Resnet18 => "resnet18",
+            Arch::ResnetNarrow => "resnet-narrow",
+            Arch::Resnet50 => "resnet50",
+        }
+    }
 }
 
 /// Encoder shape, recorded in every run's config.
@@ -46,6 +59,17 @@ impl ModelConfig {
         }
     }
 
+    /// Residual blocks per stage (torchvision's `layer1` … `layer4`).
+    pub fn blocks_per_stage(&self) -> Vec<usize> {
+        self.stages().1
+    }
+
+    /// Whether the stem is ImageNet's (7×7 stride-2 convolution and 3×3
+    /// max-pool) rather than the CIFAR stem (3×3 stride 1, no pool).
+    pub fn imagenet_stem(&self) -> bool {
+        self.arch == Arch::Resnet50
+    }
+
     /// Size of the representation `h`.
     pub fn feature_dim(&self) -> usize {
         let (widths, _, bottleneck) = self.stages();
@@ -54,7 +78,7 @@ impl ModelConfig {
 
     pub fn init(&self, device: &Device) -> Encoder {
         let (widths, blocks, bottleneck) = self.stages();
-        let imagenet_stem = self.arch == Arch::Resnet50;
+        let imagenet_stem = self.imagenet_stem();
         let stem = if imagenet_stem {
             conv(self.in_channels, widths[0], 7, 2, 3, device)
         } else {

@@ -127,7 +127,8 @@ pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
 /// What evaluation and embedding start from: a checkpoint, the config it
 /// was trained with, the dataset (the trained one unless overridden, read
 /// once) with its normalisation, and the device.
-struct Opened {
+pub(crate) struct Opened {
+    pub(crate) cfg_model: crate::model::ModelConfig,
     ck: PathBuf,
     cfg: TrainConfig,
     data_spec: String,
@@ -137,13 +138,14 @@ struct Opened {
 }
 
 impl Opened {
-    fn open(checkpoint: &Path, data: Option<&str>) -> Result<Opened> {
+    pub(crate) fn open(checkpoint: &Path, data: Option<&str>) -> Result<Opened> {
         let ck = checkpoint_dir(checkpoint)?;
         let cfg = read_config(&ck)?;
         let data_spec = data.map_or_else(|| cfg.data.clone(), str::to_string);
         let (ds, norm) = trainer::data(&data_spec)?;
         let dev = device(&cfg.device)?;
         Ok(Opened {
+            cfg_model: cfg.model(ds.train.channels),
             ck,
             cfg,
             data_spec,
@@ -153,14 +155,8 @@ impl Opened {
         })
     }
 
-    fn encoder(&self, which: EncoderRole) -> Result<Encoder> {
-        Ok(checkpoint::load_encoder(
-            &self.ck,
-            which,
-            &self.cfg.model(self.ds.train.channels),
-            &self.dev,
-        )?
-        .valid())
+    pub(crate) fn encoder(&self, which: EncoderRole) -> Result<Encoder> {
+        Ok(checkpoint::load_encoder(&self.ck, which, &self.cfg_model, &self.dev)?.valid())
     }
 
     fn features(&self, enc: &Encoder, set: &crate::data::dataset::ImageSet) -> Features {

@@ -5,6 +5,7 @@
 //!   run folder ──evaluate::evaluate────► EvalReport (linear probe, kNN) → eval.json
 //!   run folder ──evaluate::embed───────► store::Dump → .safetensors
 //!   dump(s)    ──analyze::analyze──────► report bundle + AnalysisSummary
+//!   run folder ──export::export────────► encoder weights, torchvision names
 //! ```
 //!
 //! Commands (`crate::commands`) map arguments to these requests and print
@@ -13,3 +14,4 @@
 
 pub mod analyze;
 pub mod evaluate;
+pub mod export;

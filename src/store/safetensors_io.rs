@@ -8,7 +8,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
 
-fn elem_of(dtype: Dtype, name: &str) -> Result<Elem> {
+pub(crate) fn elem_of(dtype: Dtype, name: &str) -> Result<Elem> {
     Ok(match dtype {
         Dtype::F16 => Elem::F16,
         Dtype::BF16 => Elem::BF16,

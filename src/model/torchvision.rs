@@ -1,0 +1,232 @@
+//! negstudy's encoders under torchvision's parameter names, for moving
+//! weights between negstudy and PyTorch (docs/DESIGN.md §7).
+//!
+//! | negstudy (burn module path)     | torchvision / MoCo v2                       |
+//! |---|---|
+//! | `stem`, `stem_bn`               | `conv1`, `bn1`                              |
+//! | `blocks.{i}.convs.{k}`          | `layer{s}.{b}.conv{k+1}`                    |
+//! | `blocks.{i}.bns.{k}`            | `layer{s}.{b}.bn{k+1}`                      |
+//! | `blocks.{i}.shortcut.{0,1}`     | `layer{s}.{b}.downsample.{0,1}`             |
+//! | `fc1`, `fc2`                    | `fc.0`, `fc.2` (MoCo v2's MLP head)         |
+//!
+//! where block `i` is block `b` of stage `s` (1-based, as torchvision
+//! counts). BatchNorm's `gamma`/`beta` are `weight`/`bias` and Linear
+//! weights are transposed (`[out, in]` in PyTorch), both by burn-store's
+//! adapters. PyTorch's BatchNorm also holds `num_batches_tracked`, which
+//! negstudy does not keep: an export writes 0 (PyTorch reads it only when a
+//! BatchNorm has `momentum=None`), an import ignores it.
+
+use super::{Encoder, ModelConfig};
+use anyhow::{bail, Context, Result};
+use burn::prelude::*;
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter};
+use std::collections::BTreeMap;
+
+/// Stage and position in the stage (both 0-based) of each block, in order.
+fn layout(cfg: &ModelConfig) -> Vec<(usize, usize)> {
+    cfg.blocks_per_stage()
+        .iter()
+        .enumerate()
+        .flat_map(|(s, &n)| (0..n).map(move |b| (s, b)))
+        .collect()
+}
+
+/// The torchvision name of a burn parameter path of an [`Encoder`].
+fn to_torchvision(path: &str, layout: &[(usize, usize)]) -> Option<String> {
+    let (module, param) = path.rsplit_once('.')?;
+    let parts: Vec<&str> = module.split('.').collect();
+    let name = match parts.as_slice() {
+        ["stem"] => "conv1".to_string(),
+        ["stem_bn"] => "bn1".to_string(),
+        ["fc1"] => "fc.0".to_string(),
+        ["fc2"] => "fc.2".to_string(),
+        ["blocks", i, kind, k] => {
+            let (s, b) = *layout.get(i.parse::<usize>().ok()?)?;
+            let k: usize = k.parse().ok()?;
+            let inner = match *kind {
+                "convs" => format!("conv{}", k + 1),
+                "bns" => format!("bn{}", k + 1),
+                "shortcut" => format!("downsample.{k}"),
+                _ => return None,
+            };
+            format!("layer{}.{b}.{inner}", s + 1)
+        }
+        _ => return None,
+    };
+    Some(format!("{name}.{param}"))
+}
+
+/// A tensor under a torchvision name: shape and row-major f32 values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Every parameter and BatchNorm statistic of `enc` under torchvision names,
+/// sorted by name.
+pub fn export(enc: &Encoder, cfg: &ModelConfig) -> Result<Vec<NamedTensor>> {
+    let layout = layout(cfg);
+    let mut out = Vec::new();
+    for t in enc.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true) {
+        let path = t.name.clone();
+        let name = to_torchvision(&path, &layout)
+            .with_context(|| format!("encoder parameter '{path}' has no torchvision name"))?;
+        let shape = t.shape.to_vec();
+        let bytes = t
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("reading '{path}': {e:?}"))?;
+        let values = crate::store::floats_from_le(&bytes, crate::store::Elem::F32, &path)?;
+        out.push(NamedTensor {
+            name,
+            shape,
+            values,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The names of the BatchNorm layers among `tensors` (those with a
+/// `running_mean`), each of which PyTorch expects a `num_batches_tracked` for.
+pub fn batchnorms(tensors: &[NamedTensor]) -> Vec<String> {
+    tensors
+        .iter()
+        .filter_map(|t| t.name.strip_suffix(".running_mean").map(str::to_string))
+        .collect()
+}
+
+/// A fresh encoder of shape `cfg` holding `tensors` (torchvision names).
+/// Every tensor of the encoder must be given with its shape, and nothing
+/// else but `num_batches_tracked`: a partial or mismatched load is an error
+/// that lists what was missing or left over.
+pub fn import(cfg: &ModelConfig, tensors: &[NamedTensor], device: &Device) -> Result<Encoder> {
+    let layout = layout(cfg);
+    let mut enc = cfg.init(device);
+    // torchvision name → burn path, from the encoder's own parameters.
+    let paths: BTreeMap<String, String> = enc
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
+        .into_iter()
+        .filter_map(|t| Some((to_torchvision(&t.name, &layout)?, t.name)))
+        .collect();
+    let mut pack = Vec::new();
+    let mut unexpected = Vec::new();
+    for t in tensors {
+        if t.name.ends_with(".num_batches_tracked") {
+            continue;
+        }
+        let Some(path) = paths.get(&t.name) else {
+            unexpected.push(t.name.clone());
+            continue;
+        };
+        pack.push(burn::store::burn_pack::Tensor::new(
+            path.clone(),
+            burn::tensor::DType::F32,
+            t.shape.clone(),
+            None,
+            burn::tensor::Bytes::from_elems(t.values.clone()),
+        ));
+    }
+    let given: std::collections::BTreeSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    let missing: Vec<&String> = paths
+        .keys()
+        .filter(|n| !given.contains(n.as_str()))
+        .collect();
+    if !missing.is_empty() || !unexpected.is_empty() {
+        bail!(
+            "the weights do not fit a {:?} encoder ({} input channels, {}-d head): missing {:?}; unexpected {:?}",
+            cfg.arch,
+            cfg.in_channels,
+            cfg.embed_dim,
+            missing,
+            unexpected
+        );
+    }
+    let result = enc.apply(pack, None, Some(Box::new(PyTorchToBurnAdapter)), true);
+    if !result.errors.is_empty() {
+        bail!("loading the weights: {:?}", result.errors);
+    }
+    Ok(enc)
+}
+
+/// Writes `tensors` (and a `num_batches_tracked` of 0 per BatchNorm) as a
+/// safetensors file PyTorch loads with `safetensors.torch.load_file`;
+/// `meta` goes into its header (`format = pt` is added, as Hugging Face
+/// files carry).
+pub fn save_safetensors(
+    tensors: &[NamedTensor],
+    mut meta: std::collections::HashMap<String, String>,
+    path: &std::path::Path,
+) -> Result<()> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let err = |e| anyhow::anyhow!("{}: {e:?}", path.display());
+    let counters: Vec<(String, Vec<u8>)> = batchnorms(tensors)
+        .into_iter()
+        .map(|bn| {
+            (
+                format!("{bn}.num_batches_tracked"),
+                0i64.to_le_bytes().to_vec(),
+            )
+        })
+        .collect();
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| crate::store::f32_bytes(&t.values))
+        .collect();
+    let mut views = Vec::new();
+    for (t, b) in tensors.iter().zip(&bytes) {
+        views.push((
+            t.name.as_str(),
+            TensorView::new(Dtype::F32, t.shape.clone(), b).map_err(err)?,
+        ));
+    }
+    for (name, b) in &counters {
+        views.push((
+            name.as_str(),
+            TensorView::new(Dtype::I64, vec![], b).map_err(err)?,
+        ));
+    }
+    meta.insert("format".into(), "pt".into());
+    crate::store::safetensors_io::serialize_to_file(views, meta, path)
+}
+
+/// Reads a safetensors state dict: float tensors as f32 (f16, bf16 and f64
+/// converted), integer tensors skipped (PyTorch's `num_batches_tracked`),
+/// with the file's metadata.
+pub fn read_safetensors(
+    path: &std::path::Path,
+) -> Result<(Vec<NamedTensor>, std::collections::HashMap<String, String>)> {
+    let bytes = crate::input_file::read(path)?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file: {e:?}", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file: {e:?}", path.display()))?;
+    let mut out = Vec::new();
+    for (name, view) in st.tensors() {
+        let elem = crate::store::safetensors_io::elem_of(view.dtype(), &name)
+            .with_context(|| path.display().to_string())?;
+        if !elem.is_float() {
+            continue;
+        }
+        let values = crate::store::floats_from_le(view.data(), elem, &name)
+            .with_context(|| path.display().to_string())?;
+        out.push(NamedTensor {
+            name,
+            shape: view.shape().to_vec(),
+            values,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok((out, header.metadata().clone().unwrap_or_default()))
+}
+
+/// The header entry that marks a weights file `negstudy export` wrote (a
+/// dump also names a negstudy version, but is not weights).
+pub const EXPORT_MARK: (&str, &str) = ("negstudy_export", "torchvision");
+
+/// Whether `path` is a weights file `negstudy export` wrote.
+pub fn exported_by_negstudy(path: &std::path::Path) -> bool {
+    read_safetensors(path)
+        .is_ok_and(|(_, meta)| meta.get(EXPORT_MARK.0).map(String::as_str) == Some(EXPORT_MARK.1))
+}
