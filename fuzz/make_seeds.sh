@@ -15,7 +15,7 @@ join() { # join FILE... > OUT with the split marker between files
     cat "$f"; first=0
   done
 }
-for t in dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry hierarchy_xml wndb pairs toml_config filter_expr checkpoint; do
+for t in dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry hierarchy_xml wndb pairs toml_config filter_expr checkpoint torch_checkpoint; do
   mkdir -p "$c/$t"
 done
 
@@ -84,3 +84,6 @@ for f in analyses/*.toml; do cp "$f" "$c/toml_config/$(basename "$f" .toml)"; do
 ck="$work/runs/ck/checkpoint-0001"
 join "$ck/config.toml" "$ck/state.json" "$ck/queue.safetensors" > "$c/checkpoint/tiny"
 echo "seeded $(find "$c" -type f | wc -l) files in $c"
+
+# PyTorch checkpoints: the small state dict the torch fixtures script made.
+cp tests/data/torch/tiny_state.pth "$c/torch_checkpoint/tiny_state"

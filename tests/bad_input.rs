@@ -555,6 +555,75 @@ const CASES: &[Case] = &[
         args: &["linear-eval", "--checkpoint", "ck"],
     },
     Case {
+        what: "embed a PyTorch checkpoint without --data",
+        setup: |d| copy_torch_fixture(d, "moco_narrow.pth.tar"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "moco_narrow.pth.tar",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed a PyTorch checkpoint on images with other channels",
+        setup: |d| copy_torch_fixture(d, "moco_narrow.pth.tar"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "moco_narrow.pth.tar",
+            "--data",
+            "random:3x28x28:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed a PyTorch checkpoint's momentum encoder where it has none",
+        setup: |d| copy_torch_fixture(d, "torch_narrow.pth"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_narrow.pth",
+            "--encoder",
+            "momentum",
+            "--data",
+            "random:1x28x28:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed a file that is not a PyTorch checkpoint",
+        setup: |d| write(d, "w.pth", "not a pickle"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "w.pth",
+            "--data",
+            "random:1x28x28:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed with --mean of the wrong length",
+        setup: |d| copy_torch_fixture(d, "torch_narrow.pth"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_narrow.pth",
+            "--data",
+            "random:1x28x28:8",
+            "--mean",
+            "0.5,0.5",
+            "--std",
+            "0.2,0.2",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
         what: "export from a folder that is not a checkpoint",
         setup: |d| write(d, "ck/notes.txt", "mine"),
         args: &["export", "--checkpoint", "ck", "--out", "w.safetensors"],
@@ -570,6 +639,14 @@ const CASES: &[Case] = &[
         args: &["export", "--checkpoint", "ck", "--out", "w.bin"],
     },
 ];
+
+/// Copies a PyTorch fixture (`tests/data/torch/`) into a case's folder.
+fn copy_torch_fixture(d: &Path, name: &str) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/torch")
+        .join(name);
+    std::fs::copy(from, d.join(name)).unwrap();
+}
 
 /// Runs one case; returns (exit code, stderr) or a description of what went wrong.
 fn run_case(case: &Case) -> Result<String, String> {

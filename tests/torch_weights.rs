@@ -198,3 +198,127 @@ fn export_writes_weights_that_import_and_replaces_only_its_own_files() {
         assert_eq!(std::fs::read(dir.path().join(target)).unwrap(), before);
     }
 }
+
+/// h and z of an encoder loaded by `model::foreign::load` against PyTorch's.
+fn foreign_errors(file: &str, momentum: bool, outputs: &str) -> (f64, f64, String) {
+    let dev = negstudy::train::trainer::device("cpu").unwrap();
+    let loaded = negstudy::model::foreign::load(&fixture(file), None, momentum, &dev).unwrap();
+    assert_eq!(loaded.model, narrow(), "{file}: inferred architecture");
+    let (out, _) = read_safetensors(&fixture(outputs)).unwrap();
+    let (h, z) = negstudy_outputs(&loaded.encoder, &tensor(&out, "x"), &dev);
+    (
+        rel_error(&h, &tensor(&out, "h").values),
+        rel_error(&z, &tensor(&out, "z").values),
+        loaded.prefix,
+    )
+}
+
+#[test]
+fn pytorch_checkpoints_in_their_usual_layouts_load_and_agree() {
+    // torch.save(model.state_dict()): torchvision's layout, no prefix.
+    let (h, z, prefix) = foreign_errors(
+        "torch_narrow.pth",
+        false,
+        "torch_narrow_outputs.safetensors",
+    );
+    eprintln!("torchvision .pth: h {h:.2e}, z {z:.2e}");
+    assert!(
+        h < 1e-4 && z < 1e-4 && prefix.is_empty(),
+        "h {h}, z {z}, '{prefix}'"
+    );
+    // The official MoCo v2 layout: the query encoder by default, the key
+    // encoder with `momentum`; the queue, the optimizer state and the other
+    // encoder are not part of it.
+    let (h, z, prefix) = foreign_errors(
+        "moco_narrow.pth.tar",
+        false,
+        "torch_narrow_outputs.safetensors",
+    );
+    eprintln!("MoCo .pth.tar, query encoder: h {h:.2e}, z {z:.2e}");
+    assert!(h < 1e-4 && z < 1e-4, "h {h}, z {z}");
+    assert_eq!(prefix, "state_dict.module.encoder_q.");
+    let (h, z, prefix) = foreign_errors(
+        "moco_narrow.pth.tar",
+        true,
+        "moco_narrow_key_outputs.safetensors",
+    );
+    eprintln!("MoCo .pth.tar, key encoder: h {h:.2e}, z {z:.2e}");
+    assert!(h < 1e-4 && z < 1e-4, "h {h}, z {z}");
+    assert_eq!(prefix, "state_dict.module.encoder_k.");
+}
+
+#[test]
+fn foreign_files_that_do_not_fit_say_why() {
+    use negstudy::model::foreign::{infer_model, select_encoder};
+    let (weights, _) = read_safetensors(&fixture("torch_narrow.safetensors")).unwrap();
+    // No encoder under any known prefix: the error shows the keys it saw.
+    let renamed: Vec<NamedTensor> = weights
+        .iter()
+        .map(|t| NamedTensor {
+            name: format!("net.{}", t.name),
+            ..t.clone()
+        })
+        .collect();
+    let err = select_encoder(renamed.clone(), None, false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no ResNet encoder found") && err.contains("net.bn1.bias"),
+        "{err}"
+    );
+    // ... and --prefix finds it.
+    let sel = select_encoder(renamed, Some("net."), false).unwrap();
+    assert_eq!(infer_model(&sel.tensors).unwrap(), narrow());
+    // A headless backbone (solo-learn keeps its projector apart).
+    let headless: Vec<NamedTensor> = weights
+        .iter()
+        .filter(|t| !t.name.starts_with("fc."))
+        .cloned()
+        .collect();
+    let err = infer_model(&headless).unwrap_err().to_string();
+    assert!(err.contains("no MoCo v2 MLP head"), "{err}");
+    // A ResNet of a shape negstudy does not build: the error describes it.
+    let mut wider = weights.clone();
+    for t in &mut wider {
+        if t.name == "layer2.0.conv1.weight" {
+            t.shape[0] = 48;
+        }
+    }
+    let err = infer_model(&wider).unwrap_err().to_string();
+    assert!(err.contains("widths [16, 48, 64, 128]"), "{err}");
+    // The momentum encoder of a file that has none.
+    let err = select_encoder(weights, None, true).unwrap_err().to_string();
+    assert!(err.contains("no momentum encoder"), "{err}");
+}
+
+#[test]
+fn embed_reads_a_moco_checkpoint_file_and_records_where_the_encoder_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k.safetensors");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args(["embed", "--checkpoint"])
+        .arg(fixture("moco_narrow.pth.tar"))
+        .args([
+            "--encoder",
+            "momentum",
+            "--data",
+            "bundled:fashion-mnist-test",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d = negstudy::store::Dump::load(&out, Default::default()).unwrap();
+    assert_eq!(d.len(), 2000);
+    assert_eq!(d.meta.encoder.as_deref(), Some("momentum"));
+    let source = d.meta.source.unwrap();
+    assert!(
+        source.contains("MoCo v1/v2 official")
+            && source.contains("'state_dict.module.encoder_k.'")
+            && source.contains("resnet-narrow"),
+        "{source}"
+    );
+    // The bundled split's wnids travel with the dump, so `analyze wordnet` works.
+    assert!(d.meta.wnids.is_some());
+}

@@ -178,12 +178,28 @@ pub fn linear_eval(a: EvalArgs) -> Result<EvalReport> {
 
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
-    /// Run folder (its last checkpoint) or checkpoint folder.
-    #[arg(long, value_name = "DIR")]
+    /// Run folder (its last checkpoint), checkpoint folder, or a PyTorch
+    /// (.pth, .pth.tar, .pt, .ckpt) or safetensors weights file (see README
+    /// "Analysing a PyTorch model").
+    #[arg(long, value_name = "PATH")]
     pub checkpoint: PathBuf,
-    /// Dataset (default: the one trained on).
+    /// Dataset (default: the one trained on; required for a weights file).
     #[arg(long)]
     pub data: Option<String>,
+    /// Where a weights file holds the encoder, e.g. `state_dict.module.encoder_q.` (default: detected).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Per-channel mean for normalising images, e.g. 0.485,0.456,0.406 (default: the dataset's; give --std too).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "std",
+        allow_negative_numbers = true
+    )]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation, e.g. 0.229,0.224,0.225 (default: the dataset's).
+    #[arg(long, value_delimiter = ',', requires = "mean")]
+    pub std: Option<Vec<f32>>,
     /// Which part of the dataset (default: the held-out test part, as in the paper).
     #[arg(long, value_enum, default_value = "test")]
     pub split: Split,
@@ -196,11 +212,17 @@ pub struct EmbedArgs {
 
 /// `negstudy embed`: writes the dump.
 pub fn embed(a: EmbedArgs) -> Result<()> {
+    let normalize = match (a.mean, a.std) {
+        (Some(mean), Some(std)) => Some(crate::data::augment::Normalize { mean, std }),
+        _ => None,
+    };
     let dump = crate::pipeline::evaluate::embed(&EmbedRequest {
         checkpoint: a.checkpoint,
         data: a.data,
         split: a.split,
         encoder: a.encoder,
+        prefix: a.prefix,
+        normalize,
     })?;
     dump.save(&a.out)?;
     eprintln!(

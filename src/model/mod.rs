@@ -11,6 +11,7 @@
 //! L2-normalised, is the contrastive-space embedding `z`; the backbone output
 //! is the representation `h` the linear probe reads.
 
+pub mod foreign;
 pub mod torchvision;
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};

@@ -228,12 +228,18 @@ pub enum Split {
 /// What to embed.
 #[derive(Clone, Debug)]
 pub struct EmbedRequest {
-    /// A run folder (its last checkpoint) or a checkpoint folder.
+    /// A run folder (its last checkpoint), a checkpoint folder, or a PyTorch
+    /// or safetensors weights file (`model::foreign`).
     pub checkpoint: PathBuf,
-    /// Dataset spec; `None`: the one the run trained on.
+    /// Dataset spec; `None`: the one the run trained on (required for a file).
     pub data: Option<String>,
     pub split: Split,
     pub encoder: EncoderRole,
+    /// Where the encoder sits in a weights file; `None`: detected.
+    pub prefix: Option<String>,
+    /// Per-channel mean and std the images are normalised with; `None`: the
+    /// dataset's own (what negstudy trains with).
+    pub normalize: Option<Normalize>,
 }
 
 impl EmbedRequest {
@@ -244,16 +250,15 @@ impl EmbedRequest {
             data: None,
             split: Split::Test,
             encoder: EncoderRole::Query,
+            prefix: None,
+            normalize: None,
         }
     }
 }
 
-/// The dump of one encoder's embeddings (`z` and `h`) of a dataset part.
-pub fn embed(req: &EmbedRequest) -> Result<Dump> {
-    let run = Opened::open(&req.checkpoint, req.data.as_deref())?;
-    let enc = run.encoder(req.encoder)?;
-    let ds = &run.ds;
-    let set = match req.split {
+/// The images of one part of a dataset (`All`: train then test).
+fn part(ds: &Dataset, split: Split) -> crate::data::dataset::ImageSet {
+    match split {
         Split::Train => ds.train.clone(),
         Split::Test => ds.test.clone(),
         Split::All => {
@@ -263,8 +268,39 @@ pub fn embed(req: &EmbedRequest) -> Result<Dump> {
             s.source_index.extend_from_slice(&ds.test.source_index);
             s
         }
+    }
+}
+
+/// The normalisation to use: the request's, checked against the channels,
+/// else the dataset's.
+fn normalization(req: &EmbedRequest, dataset: &Normalize, channels: usize) -> Result<Normalize> {
+    let Some(n) = &req.normalize else {
+        return Ok(dataset.clone());
     };
-    let (h, z) = eval::encode(&enc, &set, &run.norm, &run.dev, 256);
+    if n.mean.len() != channels || n.std.len() != channels {
+        anyhow::bail!(
+            "--mean/--std give {} and {} values; the images have {channels} channels",
+            n.mean.len(),
+            n.std.len()
+        );
+    }
+    if let Some(s) = n.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        anyhow::bail!("--std {s}: a standard deviation must be positive");
+    }
+    Ok(n.clone())
+}
+
+/// The dump of one encoder's embeddings (`z` and `h`) of a dataset part.
+pub fn embed(req: &EmbedRequest) -> Result<Dump> {
+    if req.checkpoint.is_file() {
+        return embed_file(req);
+    }
+    let run = Opened::open(&req.checkpoint, req.data.as_deref())?;
+    let enc = run.encoder(req.encoder)?;
+    let ds = &run.ds;
+    let set = part(ds, req.split);
+    let norm = normalization(req, &run.norm, set.channels)?;
+    let (h, z) = eval::encode(&enc, &set, &norm, &run.dev, 256);
     let epoch = checkpoint::read_counters(&run.ck)?.epoch.to_string();
     Ok(Dump {
         z: Matrix::new(z.n(), z.d(), z.into_x())?,
@@ -278,6 +314,54 @@ pub fn embed(req: &EmbedRequest) -> Result<Dump> {
             source: Some(run.ck.display().to_string()),
             epoch: Some(epoch),
             dataset: Some(format!("{} ({:?} part)", run.data_spec, req.split).to_lowercase()),
+            negstudy_version: Some(crate::VERSION.into()),
+        },
+    })
+}
+
+/// `embed` of a weights file negstudy did not train (PyTorch or
+/// safetensors), on the CPU, with the architecture read from the weights.
+fn embed_file(req: &EmbedRequest) -> Result<Dump> {
+    let spec = req.data.as_deref().with_context(|| {
+        format!(
+            "{}: embedding a weights file needs --data (which images to embed)",
+            req.checkpoint.display()
+        )
+    })?;
+    let (ds, stats) = trainer::data(spec)?;
+    let dev = device("cpu")?;
+    let momentum = req.encoder == EncoderRole::Momentum;
+    let loaded =
+        crate::model::foreign::load(&req.checkpoint, req.prefix.as_deref(), momentum, &dev)?;
+    let set = part(&ds, req.split);
+    if loaded.model.in_channels != set.channels {
+        anyhow::bail!(
+            "{}: the encoder takes {} input channels but '{spec}' has {}",
+            req.checkpoint.display(),
+            loaded.model.in_channels,
+            set.channels
+        );
+    }
+    let norm = normalization(req, &stats, set.channels)?;
+    let (h, z) = eval::encode(&loaded.encoder, &set, &norm, &dev, 256);
+    Ok(Dump {
+        z: Matrix::new(z.n(), z.d(), z.into_x())?,
+        h: Some(Matrix::new(h.n(), h.d(), h.into_x())?),
+        label: set.labels.clone(),
+        index: Some(set.source_index.clone()),
+        meta: DumpMeta {
+            classes: ds.classes.clone(),
+            wnids: ds.wnids.clone(),
+            encoder: Some(req.encoder.name().into()),
+            source: Some(format!(
+                "{} ({}, encoder under '{}', {})",
+                req.checkpoint.display(),
+                loaded.layout,
+                loaded.prefix,
+                loaded.model.arch.name()
+            )),
+            epoch: None,
+            dataset: Some(format!("{spec} ({:?} part)", req.split).to_lowercase()),
             negstudy_version: Some(crate::VERSION.into()),
         },
     })

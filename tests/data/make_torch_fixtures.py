@@ -23,6 +23,15 @@ z (L2-normalised head output) on the same fixed inputs x:
   0 and 1) in torchvision naming, with its `num_batches_tracked`:
   PyTorch → negstudy.
 * `torch_narrow_outputs.safetensors` — x, h, z of that model.
+* `torch_narrow.pth` — the same state dict as `torch.save` writes it
+  (torchvision layout: no prefix).
+* `tiny_state.pth` — a three-tensor state dict (f32, f16, i64), the fuzz
+  seed of `fuzz/fuzz_targets/torch_checkpoint.rs`.
+* `moco_narrow.pth.tar` — the official MoCo v2 checkpoint layout:
+  `epoch`, `arch`, `state_dict` with `module.encoder_q.*` (that model),
+  `module.encoder_k.*` (a perturbed copy), `module.queue`,
+  `module.queue_ptr`, and `optimizer` (SGD state with momentum buffers);
+  `moco_narrow_key_outputs.safetensors` — x, h, z of the key encoder.
 
 The way back (import, then export again) is checked in Rust: the re-exported
 tensors must equal `torch_narrow.safetensors` bit for bit, so PyTorch would
@@ -88,6 +97,32 @@ def main():
     state = {k: v.contiguous() for k, v in made.state_dict().items()}
     save_file(state, os.path.join(HERE, "torch_narrow.safetensors"))
     save_file(outputs(made, x), os.path.join(HERE, "torch_narrow_outputs.safetensors"))
+    torch.save(made.state_dict(), os.path.join(HERE, "torch_narrow.pth"))
+
+    torch.save(
+        {"w": torch.randn(2, 3), "h": torch.randn(4).half(), "n": torch.tensor(7)},
+        os.path.join(HERE, "tiny_state.pth"),
+    )
+
+    key = narrow_resnet()
+    key.load_state_dict(made.state_dict())
+    with torch.no_grad():
+        for p in key.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    # The optimizer state a trained checkpoint carries (momentum buffers),
+    # without changing the weights saved above.
+    opt = torch.optim.SGD(made.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
+    for p in made.parameters():
+        opt.state[p]["momentum_buffer"] = torch.ones_like(p)
+    state_dict = {f"module.encoder_q.{k}": v for k, v in state.items()}
+    state_dict.update({f"module.encoder_k.{k}": v.contiguous() for k, v in key.state_dict().items()})
+    state_dict["module.queue"] = F.normalize(torch.randn(128, 256), dim=0)
+    state_dict["module.queue_ptr"] = torch.zeros(1, dtype=torch.long)
+    torch.save(
+        {"epoch": 200, "arch": "resnet-narrow", "state_dict": state_dict, "optimizer": opt.state_dict()},
+        os.path.join(HERE, "moco_narrow.pth.tar"),
+    )
+    save_file(outputs(key, x), os.path.join(HERE, "moco_narrow_key_outputs.safetensors"))
 
 
 if __name__ == "__main__":
