@@ -300,8 +300,29 @@ pub fn embed(req: &EmbedRequest) -> Result<Dump> {
     let ds = &run.ds;
     let set = part(ds, req.split);
     let norm = normalization(req, &run.norm, set.channels)?;
-    let (h, z) = eval::encode(&enc, &set, &norm, &run.dev, 256);
     let epoch = checkpoint::read_counters(&run.ck)?.epoch.to_string();
+    dump_of(
+        eval::encode(&enc, &set, &norm, &run.dev, 256),
+        &set,
+        ds,
+        DumpMeta {
+            encoder: Some(req.encoder.name().into()),
+            source: Some(run.ck.display().to_string()),
+            epoch: Some(epoch),
+            dataset: Some(format!("{} ({:?} part)", run.data_spec, req.split).to_lowercase()),
+            ..DumpMeta::default()
+        },
+    )
+}
+
+/// The dump of `set`'s embeddings `(h, z)`; `meta` says where they came
+/// from, the dataset adds its classes and wnids.
+fn dump_of(
+    (h, z): (Features, Features),
+    set: &crate::data::dataset::ImageSet,
+    ds: &Dataset,
+    meta: DumpMeta,
+) -> Result<Dump> {
     Ok(Dump {
         z: Matrix::new(z.n(), z.d(), z.into_x())?,
         h: Some(Matrix::new(h.n(), h.d(), h.into_x())?),
@@ -310,11 +331,8 @@ pub fn embed(req: &EmbedRequest) -> Result<Dump> {
         meta: DumpMeta {
             classes: ds.classes.clone(),
             wnids: ds.wnids.clone(),
-            encoder: Some(req.encoder.name().into()),
-            source: Some(run.ck.display().to_string()),
-            epoch: Some(epoch),
-            dataset: Some(format!("{} ({:?} part)", run.data_spec, req.split).to_lowercase()),
             negstudy_version: Some(crate::VERSION.into()),
+            ..meta
         },
     })
 }
@@ -343,15 +361,11 @@ fn embed_file(req: &EmbedRequest) -> Result<Dump> {
         );
     }
     let norm = normalization(req, &stats, set.channels)?;
-    let (h, z) = eval::encode(&loaded.encoder, &set, &norm, &dev, 256);
-    Ok(Dump {
-        z: Matrix::new(z.n(), z.d(), z.into_x())?,
-        h: Some(Matrix::new(h.n(), h.d(), h.into_x())?),
-        label: set.labels.clone(),
-        index: Some(set.source_index.clone()),
-        meta: DumpMeta {
-            classes: ds.classes.clone(),
-            wnids: ds.wnids.clone(),
+    dump_of(
+        eval::encode(&loaded.encoder, &set, &norm, &dev, 256),
+        &set,
+        &ds,
+        DumpMeta {
             encoder: Some(req.encoder.name().into()),
             source: Some(format!(
                 "{} ({}, encoder under '{}', {})",
@@ -362,7 +376,7 @@ fn embed_file(req: &EmbedRequest) -> Result<Dump> {
             )),
             epoch: None,
             dataset: Some(format!("{spec} ({:?} part)", req.split).to_lowercase()),
-            negstudy_version: Some(crate::VERSION.into()),
+            ..DumpMeta::default()
         },
-    })
+    )
 }
