@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&path, data).unwrap();
     for normalize in [false, true] {
         if let Ok(d) = Dump::load(&path, LoadOptions { normalize }) {
-            assert_eq!(d.label.len(), d.z.rows);
+            assert_eq!(d.label.len(), d.z.rows());
         }
     }
 });
