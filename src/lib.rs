@@ -14,7 +14,8 @@
 //! * [`store`] — embedding dumps (safetensors, npy/npz, parquet);
 //! * [`hierarchy`] — WordNet / ImageNet hierarchies: depth, LCA, paths;
 //! * [`data`] — datasets (IDX, CIFAR, image folders, bundled) and augmentations;
-//! * [`model`] — ResNet encoders and the MLP head (burn);
+//! * [`model`] — ResNet encoders and the MLP head (burn); torchvision names;
+//!   weights from PyTorch files;
 //! * [`synthetic`] — synthetic dumps with known structure, for tests and demos;
 //! * [`train`] — MoCo v2: config, queue and loss, filters, the trainer,
 //!   checkpoints, the training log, run locks, probe and kNN;

@@ -10,6 +10,10 @@
 //! The head is Linear(D, D) → ReLU → Linear(D, 128) as in MoCo v2; its output,
 //! L2-normalised, is the contrastive-space embedding `z`; the backbone output
 //! is the representation `h` the linear probe reads.
+//!
+//! [`torchvision`] names these encoders' tensors as torchvision does (export
+//! and import); [`foreign`] reads PyTorch and safetensors files, finds the
+//! encoder in them and infers which of the three it is.
 
 pub mod foreign;
 pub mod torchvision;
