@@ -1,6 +1,8 @@
 """Fixtures for tests/torch_weights.rs: negstudy's encoders against PyTorch.
 
-Run once, with PyTorch and torchvision installed (never in CI), from the
+Run once, with PyTorch, torchvision and safetensors installed in a venv
+outside the repository (`pip install torch torchvision safetensors`; this
+session used torch 2.15.0, torchvision 0.29.2; never in CI), from the
 repository root:
 
     python tests/data/make_torch_fixtures.py
