@@ -10,7 +10,7 @@
 //! exactly.
 
 use burn::prelude::*;
-use negstudy::model::torchvision::{export, import, read_safetensors, NamedTensor};
+use negstudy::model::torchvision::{export, import, metadata, read_safetensors, NamedTensor};
 use negstudy::model::{Arch, Encoder, ModelConfig};
 use std::path::PathBuf;
 
@@ -64,9 +64,9 @@ fn rel_error(ours: &[f32], theirs: &[f32]) -> f64 {
 
 fn compare(weights: &str, outputs: &str) -> (f64, f64) {
     let dev = negstudy::train::trainer::device("cpu").unwrap();
-    let (weights, _) = read_safetensors(&fixture(weights)).unwrap();
+    let weights = read_safetensors(&fixture(weights), |_| true).unwrap();
     let enc = import(&narrow(), &weights, &dev).unwrap();
-    let (out, _) = read_safetensors(&fixture(outputs)).unwrap();
+    let out = read_safetensors(&fixture(outputs), |_| true).unwrap();
     let (h, z) = negstudy_outputs(&enc, &tensor(&out, "x"), &dev);
     (
         rel_error(&h, &tensor(&out, "h").values),
@@ -99,7 +99,7 @@ fn weights_made_in_pytorch_compute_here_what_they_compute_there() {
 #[test]
 fn importing_then_exporting_gives_back_the_same_tensors() {
     let dev = negstudy::train::trainer::device("cpu").unwrap();
-    let (weights, _) = read_safetensors(&fixture("torch_narrow.safetensors")).unwrap();
+    let weights = read_safetensors(&fixture("torch_narrow.safetensors"), |_| true).unwrap();
     let enc = import(&narrow(), &weights, &dev).unwrap();
     let again = export(&enc, &narrow()).unwrap();
     // The file also holds PyTorch's num_batches_tracked (integers, which
@@ -122,7 +122,7 @@ fn importing_then_exporting_gives_back_the_same_tensors() {
 #[test]
 fn weights_of_another_shape_are_refused_with_what_did_not_fit() {
     let dev = negstudy::train::trainer::device("cpu").unwrap();
-    let (mut weights, _) = read_safetensors(&fixture("torch_narrow.safetensors")).unwrap();
+    let mut weights = read_safetensors(&fixture("torch_narrow.safetensors"), |_| true).unwrap();
     weights.retain(|t| t.name != "layer2.0.conv1.weight");
     weights.push(NamedTensor {
         name: "layer5.0.conv1.weight".into(),
@@ -169,7 +169,8 @@ fn export_writes_weights_that_import_and_replaces_only_its_own_files() {
         let o = run(&["export", "--checkpoint", "runs/t", "--out", "w.safetensors"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    let (weights, meta) = read_safetensors(&dir.path().join("w.safetensors")).unwrap();
+    let weights = read_safetensors(&dir.path().join("w.safetensors"), |_| true).unwrap();
+    let meta = metadata(&dir.path().join("w.safetensors")).unwrap();
     assert_eq!(meta["arch"], "resnet-narrow");
     assert_eq!(meta["stem"], "cifar");
     let dev = negstudy::train::trainer::device("cpu").unwrap();
@@ -204,7 +205,7 @@ fn foreign_errors(file: &str, momentum: bool, outputs: &str) -> (f64, f64, Strin
     let dev = negstudy::train::trainer::device("cpu").unwrap();
     let loaded = negstudy::model::foreign::load(&fixture(file), None, momentum, &dev).unwrap();
     assert_eq!(loaded.model, narrow(), "{file}: inferred architecture");
-    let (out, _) = read_safetensors(&fixture(outputs)).unwrap();
+    let out = read_safetensors(&fixture(outputs), |_| true).unwrap();
     let (h, z) = negstudy_outputs(&loaded.encoder, &tensor(&out, "x"), &dev);
     (
         rel_error(&h, &tensor(&out, "h").values),
@@ -250,7 +251,7 @@ fn pytorch_checkpoints_in_their_usual_layouts_load_and_agree() {
 #[test]
 fn foreign_files_that_do_not_fit_say_why() {
     use negstudy::model::foreign::{infer_model, select_encoder};
-    let (weights, _) = read_safetensors(&fixture("torch_narrow.safetensors")).unwrap();
+    let weights = read_safetensors(&fixture("torch_narrow.safetensors"), |_| true).unwrap();
     // No encoder under any known prefix: the error shows the keys it saw.
     let renamed: Vec<NamedTensor> = weights
         .iter()

@@ -8,10 +8,12 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let path = common::scratch().join("w.pth");
     std::fs::write(&path, data).unwrap();
-    if negstudy::model::foreign::tensor_names(&path).is_ok() {
-        if let Ok(tensors) = negstudy::model::foreign::read_state_dict(&path, |_| true) {
-            for t in tensors {
-                assert_eq!(t.values.len(), t.shape.iter().product::<usize>());
+    if let Ok(file) = negstudy::model::foreign::WeightsFile::open(&path) {
+        if file.names().is_ok() {
+            if let Ok(tensors) = file.read(|_| true) {
+                for t in tensors {
+                    assert_eq!(t.values.len(), t.shape.iter().product::<usize>());
+                }
             }
         }
     }

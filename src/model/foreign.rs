@@ -10,51 +10,85 @@ use burn::prelude::*;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Every float tensor of a PyTorch or safetensors file whose dotted name
-/// (nested dictionaries joined with `.`, e.g.
-/// `state_dict.module.encoder_q.conv1.weight`) passes `keep`. Integer
-/// tensors (`num_batches_tracked`, `queue_ptr`) are left out. A PyTorch
-/// file's tensors are read only if kept (a MoCo checkpoint also holds the
-/// other encoder and the optimizer's buffers).
-pub fn read_state_dict(path: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<NamedTensor>> {
-    crate::input_file::open(path)?; // a clear error for a missing file or a FIFO
-    let name = path.to_string_lossy().to_lowercase();
-    if name.ends_with(".safetensors") {
-        let mut all = torchvision::read_safetensors(path)?.0;
-        all.retain(|t| keep(&t.name));
-        return Ok(all);
-    }
-    let reader = burn::store::pytorch_reader::PytorchReader::new(path).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not a PyTorch checkpoint negstudy can read: {e}",
-            path.display()
-        )
-    })?;
-    let mut out = Vec::new();
-    for (key, t) in reader.into_tensors() {
-        if !keep(&key) {
-            continue;
+/// A weights file, opened once: its tensor names are known, values are
+/// read on request.
+pub enum WeightsFile<'a> {
+    /// burn-store's reader holds the parsed pickle; a tensor's bytes are
+    /// read from the file only when asked for.
+    Pytorch(burn::store::pytorch_reader::PytorchReader, &'a Path),
+    /// safetensors: names from the header, values from a memory map.
+    Safetensors(&'a Path),
+}
+
+impl<'a> WeightsFile<'a> {
+    /// Opens `path` by its extension (`.safetensors`, else PyTorch).
+    pub fn open(path: &'a Path) -> Result<WeightsFile<'a>> {
+        crate::input_file::open(path)?; // a clear error for a missing file or a FIFO
+        if path
+            .to_string_lossy()
+            .to_lowercase()
+            .ends_with(".safetensors")
+        {
+            return Ok(WeightsFile::Safetensors(path));
         }
-        use burn::store::pytorch_reader::DType as D;
-        let elem = match t.dtype() {
-            D::F32 => crate::store::Elem::F32,
-            D::F64 => crate::store::Elem::F64,
-            D::F16 => crate::store::Elem::F16,
-            D::BF16 => crate::store::Elem::BF16,
-            _ => continue,
-        };
-        let bytes = t
-            .read()
-            .with_context(|| format!("{}: reading tensor '{key}'", path.display()))?;
-        let values = crate::store::floats_from_le(&bytes, elem, &key)?;
-        out.push(NamedTensor {
-            name: key,
-            shape: t.shape().to_vec(),
-            values,
-        });
+        let reader = burn::store::pytorch_reader::PytorchReader::new(path).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not a PyTorch checkpoint negstudy can read: {e}",
+                path.display()
+            )
+        })?;
+        Ok(WeightsFile::Pytorch(reader, path))
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+
+    /// Every tensor's dotted name (nested dictionaries joined with `.`, e.g.
+    /// `state_dict.module.encoder_q.conv1.weight`).
+    pub fn names(&self) -> Result<BTreeSet<String>> {
+        match self {
+            WeightsFile::Pytorch(reader, _) => Ok(reader.keys().into_iter().collect()),
+            WeightsFile::Safetensors(path) => {
+                let mmap = crate::store::safetensors_io::map(path)?;
+                let st = crate::store::safetensors_io::parse(&mmap)
+                    .with_context(|| path.display().to_string())?;
+                Ok(st.names().into_iter().map(str::to_string).collect())
+            }
+        }
+    }
+
+    /// The float tensors whose names pass `keep`, sorted by name; integer
+    /// tensors (`num_batches_tracked`, `queue_ptr`) are left out, and so is
+    /// every value not kept (a MoCo checkpoint also holds the other encoder
+    /// and the optimizer's buffers).
+    pub fn read(self, keep: impl Fn(&str) -> bool) -> Result<Vec<NamedTensor>> {
+        let (reader, path) = match self {
+            WeightsFile::Safetensors(path) => return torchvision::read_safetensors(path, keep),
+            WeightsFile::Pytorch(reader, path) => (reader, path),
+        };
+        let mut out = Vec::new();
+        for (key, t) in reader.into_tensors() {
+            use burn::store::pytorch_reader::DType as D;
+            let elem = match t.dtype() {
+                D::F32 => crate::store::Elem::F32,
+                D::F64 => crate::store::Elem::F64,
+                D::F16 => crate::store::Elem::F16,
+                D::BF16 => crate::store::Elem::BF16,
+                _ => continue,
+            };
+            if !keep(&key) {
+                continue;
+            }
+            let bytes = t
+                .read()
+                .with_context(|| format!("{}: reading tensor '{key}'", path.display()))?;
+            let values = crate::store::floats_from_le(&bytes, elem, &key)?;
+            out.push(NamedTensor {
+                name: key,
+                shape: t.shape().to_vec(),
+                values,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
 }
 
 /// The known layouts: where the encoder's `conv1.weight` sits, in the order
@@ -145,27 +179,6 @@ pub fn select_encoder(
     })
 }
 
-/// The names of every tensor in a PyTorch or safetensors file (no values
-/// read from a PyTorch file).
-pub fn tensor_names(path: &Path) -> Result<BTreeSet<String>> {
-    crate::input_file::open(path)?;
-    if path
-        .to_string_lossy()
-        .to_lowercase()
-        .ends_with(".safetensors")
-    {
-        let (all, _) = torchvision::read_safetensors(path)?;
-        return Ok(all.into_iter().map(|t| t.name).collect());
-    }
-    let reader = burn::store::pytorch_reader::PytorchReader::new(path).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not a PyTorch checkpoint negstudy can read: {e}",
-            path.display()
-        )
-    })?;
-    Ok(reader.keys().into_iter().collect())
-}
-
 /// Which of negstudy's encoders the tensors describe, from their names and
 /// shapes: the stem's kernel (3×3: CIFAR stem, 7×7: ImageNet stem with
 /// max-pool), basic or bottleneck blocks (`conv3` present), blocks per stage,
@@ -247,10 +260,11 @@ pub struct Loaded {
 /// missing or left over; the head's and BatchNorm's tensors included).
 pub fn load(path: &Path, prefix: Option<&str>, momentum: bool, device: &Device) -> Result<Loaded> {
     // The names first (they locate the encoder), then the tensors under the
-    // chosen prefix only.
-    let (chosen, layout) = find_prefix(&tensor_names(path)?, prefix, momentum)
+    // chosen prefix only, from the one opened file.
+    let file = WeightsFile::open(path)?;
+    let (chosen, layout) = find_prefix(&file.names()?, prefix, momentum)
         .with_context(|| path.display().to_string())?;
-    let all = read_state_dict(path, |n| n.starts_with(chosen.as_str()))?;
+    let all = file.read(|n| n.starts_with(chosen.as_str()))?;
     let sel =
         select_encoder(all, Some(&chosen), momentum).with_context(|| path.display().to_string())?;
     let model = infer_model(&sel.tensors).with_context(|| path.display().to_string())?;

@@ -191,22 +191,20 @@ pub fn save_safetensors(
     crate::store::safetensors_io::serialize_to_file(views, meta, path)
 }
 
-/// Reads a safetensors state dict: float tensors as f32 (f16, bf16 and f64
-/// converted), integer tensors skipped (PyTorch's `num_batches_tracked`),
-/// with the file's metadata.
+/// Reads a safetensors state dict: the float tensors whose names pass
+/// `keep`, as f32 (f16, bf16 and f64 converted); integer tensors (PyTorch's
+/// `num_batches_tracked`) are skipped.
 pub fn read_safetensors(
     path: &std::path::Path,
-) -> Result<(Vec<NamedTensor>, std::collections::HashMap<String, String>)> {
-    let bytes = crate::input_file::read(path)?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file: {e:?}", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file: {e:?}", path.display()))?;
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<NamedTensor>> {
+    use crate::store::safetensors_io::{elem_of, map, parse};
+    let mmap = map(path)?;
+    let st = parse(&mmap).with_context(|| path.display().to_string())?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
-        let elem = crate::store::safetensors_io::elem_of(view.dtype(), &name)
-            .with_context(|| path.display().to_string())?;
-        if !elem.is_float() {
+        let elem = elem_of(view.dtype(), &name).with_context(|| path.display().to_string())?;
+        if !elem.is_float() || !keep(&name) {
             continue;
         }
         let values = crate::store::floats_from_le(view.data(), elem, &name)
@@ -218,7 +216,12 @@ pub fn read_safetensors(
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok((out, header.metadata().clone().unwrap_or_default()))
+    Ok(out)
+}
+
+/// The metadata in a safetensors file's header (read without its tensors).
+pub fn metadata(path: &std::path::Path) -> Result<std::collections::HashMap<String, String>> {
+    crate::store::safetensors_io::header_metadata(path)
 }
 
 /// The header entry that marks a weights file `negstudy export` wrote (a
@@ -227,6 +230,6 @@ pub const EXPORT_MARK: (&str, &str) = ("negstudy_export", "torchvision");
 
 /// Whether `path` is a weights file `negstudy export` wrote.
 pub fn exported_by_negstudy(path: &std::path::Path) -> bool {
-    read_safetensors(path)
-        .is_ok_and(|(_, meta)| meta.get(EXPORT_MARK.0).map(String::as_str) == Some(EXPORT_MARK.1))
+    metadata(path)
+        .is_ok_and(|meta| meta.get(EXPORT_MARK.0).map(String::as_str) == Some(EXPORT_MARK.1))
 }

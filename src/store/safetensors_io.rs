@@ -26,7 +26,7 @@ pub(crate) fn elem_of(dtype: Dtype, name: &str) -> Result<Elem> {
     })
 }
 
-fn map(path: &Path) -> Result<memmap2::Mmap> {
+pub(crate) fn map(path: &Path) -> Result<memmap2::Mmap> {
     let file = crate::input_file::open(path)?;
     // SAFETY: the map is read-only and lives only while we copy out of it; a
     // concurrent writer could change bytes under us, which validation then
@@ -36,7 +36,7 @@ fn map(path: &Path) -> Result<memmap2::Mmap> {
         .with_context(|| format!("memory-mapping {}", path.display()))
 }
 
-fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>> {
     SafeTensors::deserialize(bytes)
         .map_err(|e| anyhow::anyhow!("not a valid safetensors file (truncated or corrupt?): {e:?}"))
 }
@@ -135,22 +135,52 @@ pub(crate) fn serialize_to_file(
     sort_header(path).with_context(|| format!("rewriting the header of {}", path.display()))
 }
 
+/// The JSON header of a safetensors file (its 8-byte length, then that many
+/// bytes), read without the tensor data; a length beyond the file is an error.
+fn read_header(f: &mut std::fs::File) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)?;
+    let n = u64::from_le_bytes(len);
+    let size = f.metadata()?.len();
+    if n > size.saturating_sub(8) {
+        bail!("header length {n} exceeds the file ({size} bytes)");
+    }
+    let mut header = vec![0u8; usize::try_from(n)?];
+    f.read_exact(&mut header)?;
+    Ok(header)
+}
+
+/// The `__metadata__` of a safetensors file, from its header alone.
+pub(crate) fn header_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let mut f = crate::input_file::open(path)?;
+    let header = read_header(&mut f).with_context(|| path.display().to_string())?;
+    let value: serde_json::Value = serde_json::from_slice(&header)
+        .with_context(|| format!("{}: header is not JSON", path.display()))?;
+    Ok(value
+        .get("__metadata__")
+        .and_then(|m| m.as_object())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// Rewrites a safetensors file's JSON header with its keys sorted, in place.
 /// The crate writes the metadata map in `HashMap` order, which differs from
 /// process to process, so the same dump had a different sha256 each time
 /// (and so did the manifests that record it). The sorted header has the
 /// same members, hence the same length; the tensor data does not move.
 fn sort_header(path: &Path) -> Result<()> {
-    use std::io::{Read, Seek, SeekFrom, Write};
+    use std::io::{Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)?;
-    let mut len = [0u8; 8];
-    f.read_exact(&mut len)?;
-    let n = usize::try_from(u64::from_le_bytes(len))?;
-    let mut header = vec![0u8; n];
-    f.read_exact(&mut header)?;
+    let mut header = read_header(&mut f)?;
+    let n = header.len();
     // serde_json's maps are sorted (BTreeMap), recursively.
     let value: serde_json::Value = serde_json::from_slice(&header)?;
     let sorted = serde_json::to_vec(&value)?;
