@@ -176,22 +176,13 @@ pub fn hard_vs_easy(
         BLACK.stroke_width(2),
         8,
     )?;
-    let (y0, y1) = range_of(curve.iter().map(|r| r.1));
-    let mut chart = ChartBuilder::on(&right)
-        .caption(format!("{title} by difficulty"), (SANS, 18))
-        .margin(12)
-        .margin_right(30)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..100f64, y0..y1)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("difficulty percentile of the negative (0 = easiest, 100 = hardest)")
-        .y_desc(ylabel)
-        .label_style((SANS, 14))
-        .draw()
-        .map_err(err)?;
+    let mut chart = difficulty_axes(
+        &right,
+        (&format!("{title} by difficulty"), 18),
+        "difficulty percentile of the negative (0 = easiest, 100 = hardest)",
+        (ylabel, 14),
+        curve,
+    )?;
     let pts: Vec<(f64, f64)> = curve.iter().copied().filter(|r| r.1.is_finite()).collect();
     chart
         .draw_series(LineSeries::new(pts.clone(), BLUE_.stroke_width(2)))
@@ -270,6 +261,42 @@ pub fn anticorrelated(
     Ok(())
 }
 
+/// A chart over difficulty percentiles, 0 (easiest) to 100 (hardest), with
+/// the y range of `values` (bin centre, value; non-finite values ignored):
+/// captioned and labelled at the given text sizes, not yet drawn on.
+fn difficulty_axes<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    (caption, caption_size): (&str, u32),
+    x_desc: &str,
+    (ylabel, label_size): (&str, u32),
+    values: &[(f64, f64)],
+) -> Result<Chart2d<'a, 'b>> {
+    let (y0, y1) = range_of(values.iter().map(|v| v.1));
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, (SANS, caption_size))
+        .margin(12)
+        .margin_right(30)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..100f64, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(ylabel)
+        .label_style((SANS, label_size))
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+/// A chart on a bitmap with plain f64 axes.
+pub(crate) type Chart2d<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
 /// One curve over difficulty percentiles (0–100) in `area` (Figure 5's
 /// right panels).
 fn difficulty_curve(
@@ -279,21 +306,13 @@ fn difficulty_curve(
     values: Vec<(f64, f64)>,
     color: RGBColor,
 ) -> Result<()> {
-    let (y0, y1) = range_of(values.iter().map(|v| v.1));
-    let mut c = ChartBuilder::on(area)
-        .caption(caption, (SANS, 16))
-        .margin(12)
-        .margin_right(30)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..100f64, y0..y1)
-        .map_err(err)?;
-    c.configure_mesh()
-        .x_desc("difficulty percentile (0 = easiest)")
-        .y_desc(ylabel)
-        .label_style((SANS, 13))
-        .draw()
-        .map_err(err)?;
+    let mut c = difficulty_axes(
+        area,
+        (caption, 16),
+        "difficulty percentile (0 = easiest)",
+        (ylabel, 13),
+        &values,
+    )?;
     c.draw_series(LineSeries::new(values, color.stroke_width(2)))
         .map_err(err)?;
     Ok(())

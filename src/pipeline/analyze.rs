@@ -195,10 +195,11 @@ pub fn analyze(a: &AnalyzeRequest) -> Result<Analyzed> {
         n_negatives: input.negatives.z.rows(),
         manifest,
     };
-    let bundle = analysis_report::write(&out, &findings, &info, params)?;
+    let summary = findings.summary()?;
+    let bundle = analysis_report::write(&out, &findings, &summary, &info, params)?;
     Ok(Analyzed {
         bundle,
-        summary: findings.summary()?,
+        summary,
         findings,
     })
 }

@@ -128,7 +128,6 @@ pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
 /// was trained with, the dataset (the trained one unless overridden, read
 /// once) with its normalisation, and the device.
 pub(crate) struct Opened {
-    pub(crate) cfg_model: crate::model::ModelConfig,
     ck: PathBuf,
     cfg: TrainConfig,
     data_spec: String,
@@ -145,7 +144,6 @@ impl Opened {
         let (ds, norm) = trainer::data(&data_spec)?;
         let dev = device(&cfg.device)?;
         Ok(Opened {
-            cfg_model: cfg.model(ds.train.channels),
             ck,
             cfg,
             data_spec,
@@ -155,8 +153,13 @@ impl Opened {
         })
     }
 
+    /// The encoder's shape: the run's architecture on the dataset's channels.
+    pub(crate) fn model(&self) -> crate::model::ModelConfig {
+        self.cfg.model(self.ds.train.channels)
+    }
+
     pub(crate) fn encoder(&self, which: EncoderRole) -> Result<Encoder> {
-        Ok(checkpoint::load_encoder(&self.ck, which, &self.cfg_model, &self.dev)?.valid())
+        Ok(checkpoint::load_encoder(&self.ck, which, &self.model(), &self.dev)?.valid())
     }
 
     fn features(&self, enc: &Encoder, set: &crate::data::dataset::ImageSet) -> Features {

@@ -44,7 +44,7 @@ pub fn export(req: &ExportRequest) -> Result<Exported> {
     }
     let run = Opened::open(&req.checkpoint, None)?;
     let enc = run.encoder(req.encoder)?;
-    let model = run.cfg_model.clone();
+    let model = run.model();
     let tensors = torchvision::export(&enc, &model)?;
     let meta = [
         ("negstudy_version", crate::VERSION.to_string()),

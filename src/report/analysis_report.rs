@@ -72,8 +72,15 @@ pub struct RunInfo {
     pub manifest: Value,
 }
 
-/// Writes the whole bundle to `out` (atomically) and returns its path.
-pub fn write(out: &Path, r: &Findings, info: &RunInfo, params: &Params) -> Result<PathBuf> {
+/// Writes the whole bundle to `out` (atomically) and returns its path;
+/// `summary` is `r.summary()`.
+pub fn write(
+    out: &Path,
+    r: &Findings,
+    summary: &AnalysisSummary,
+    info: &RunInfo,
+    params: &Params,
+) -> Result<PathBuf> {
     let b = Bundle::create(out)?;
     let hp = params.hard_percent;
     let mut idx = String::new();
@@ -96,7 +103,7 @@ pub fn write(out: &Path, r: &Findings, info: &RunInfo, params: &Params) -> Resul
         finding.figure(b.dir(), params)?;
         idx.push_str(&finding.index(params, &tables)?);
     }
-    b.json("summary.json", &r.summary()?)?;
+    b.json("summary.json", summary)?;
     b.json("manifest.json", &info.manifest)?;
     b.text("index.md", &idx)?;
     b.finish()

@@ -5,7 +5,8 @@
 use super::aggregate::{BandPanels, BandPoint, Group};
 use super::recipe::{axis_label, TEMPERATURE_AXIS};
 use crate::plot::{
-    canvas, err, error_bars, label_at, legend, range_of, short, BLUE_, ORANGE, PALETTE, SANS,
+    canvas, err, error_bars, label_at, legend, range_of, short, Chart2d, BLUE_, ORANGE, PALETTE,
+    SANS,
 };
 use crate::stats::MeanStd;
 use anyhow::Result;
@@ -292,12 +293,6 @@ fn temperature_of(g: &Group) -> Option<f64> {
         .find(|a| a.0 == TEMPERATURE_AXIS)
         .and_then(|a| a.1.parse::<f64>().ok())
 }
-
-type Chart2d<'a, 'b> = ChartContext<
-    'a,
-    BitMapBackend<'b>,
-    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
->;
 
 /// One condition of Figure 3: its (temperature, Δ top-1, std) points as a
 /// line with error bars and markers, in `color`, labelled for the legend.
