@@ -15,7 +15,7 @@ join() { # join FILE... > OUT with the split marker between files
     cat "$f"; first=0
   done
 }
-for t in dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry hierarchy_xml wndb pairs toml_config filter_expr checkpoint torch_checkpoint; do
+for t in dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry image_preprocess hierarchy_xml wndb pairs toml_config filter_expr checkpoint torch_checkpoint; do
   mkdir -p "$c/$t"
 done
 
@@ -51,6 +51,8 @@ def png(w, h, ctype, rows):
             + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 open(f"{c}/image_entry/rgb.png", "wb").write(png(2, 2, 2, [bytes(6), bytes(range(6))]))
 open(f"{c}/image_entry/grey.png", "wb").write(png(3, 1, 0, [bytes([0, 128, 255])]))
+for name in ("rgb.png", "grey.png"):
+    open(f"{c}/image_preprocess/{name}", "wb").write(open(f"{c}/image_entry/{name}", "rb").read())
 # data.noun: three synsets with offsets equal to their byte positions.
 lines, pos = [], 0
 def add(body):
@@ -87,3 +89,4 @@ echo "seeded $(find "$c" -type f | wc -l) files in $c"
 
 # PyTorch checkpoints: the small state dict the torch fixtures script made.
 cp tests/data/torch/tiny_state.pth "$c/torch_checkpoint/tiny_state"
+cp tests/data/torch/images/n07920052/coffee_4.png "$c/image_preprocess/coffee"

@@ -6,7 +6,7 @@
 set -euo pipefail
 secs=${1:-600}; jobs=${2:-2}; shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry hierarchy_xml wndb pairs toml_config filter_expr checkpoint torch_checkpoint)
+[ ${#targets[@]} -gt 0 ] || targets=(dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry image_preprocess hierarchy_xml wndb pairs toml_config filter_expr checkpoint torch_checkpoint)
 mkdir -p fuzz/logs
 # Build once, then run the binaries: a source edit during the campaign does
 # not trigger a rebuild whose CPU time would be counted as fuzzing.

@@ -629,9 +629,135 @@ const CASES: &[Case] = &[
         args: &["export", "--checkpoint", "ck", "--out", "w.safetensors"],
     },
     Case {
-        what: "export to a PyTorch pickle (.pth)",
-        setup: |d| write(d, "ck/notes.txt", "mine"),
-        args: &["export", "--checkpoint", "ck", "--out", "w.pth"],
+        what: "train on an image folder laid out DIR/<class>/<image>",
+        setup: |d| png(d, "imgs/n01440764/a.png", 8, 8),
+        args: &[
+            "train",
+            "--name",
+            "t",
+            "--data",
+            "folder:imgs",
+            "--epochs",
+            "1",
+        ],
+    },
+    Case {
+        what: "embed an image folder holding a corrupt PNG",
+        setup: |d| {
+            copy_torch_fixture(d, "torch_bottleneck.safetensors");
+            png(d, "imgs/n01440764/a.png", 300, 200);
+            write(d, "imgs/n01440764/b.png", b"\x89PNG\r\n\x1a\nbroken");
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_bottleneck.safetensors",
+            "--data",
+            "folder:imgs",
+            "--quiet",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed an image folder of mixed sizes at native size",
+        setup: |d| {
+            copy_torch_fixture(d, "solo_narrow.ckpt");
+            png(d, "imgs/cat/a.png", 32, 32);
+            png(d, "imgs/dog/b.png", 40, 32);
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "solo_narrow.ckpt",
+            "--data",
+            "folder:imgs",
+            "--quiet",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed an image folder with an extreme aspect ratio",
+        setup: |d| {
+            copy_torch_fixture(d, "torch_bottleneck.safetensors");
+            png(d, "imgs/n01440764/a.png", 60000, 1);
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_bottleneck.safetensors",
+            "--data",
+            "folder:imgs",
+            "--quiet",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed an image folder without images",
+        setup: |d| {
+            copy_torch_fixture(d, "torch_bottleneck.safetensors");
+            write(d, "imgs/n01440764/notes.txt", "no images");
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_bottleneck.safetensors",
+            "--data",
+            "folder:imgs",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed with --crop 0",
+        setup: |d| {
+            copy_torch_fixture(d, "torch_bottleneck.safetensors");
+            png(d, "imgs/n01440764/a.png", 8, 8);
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_bottleneck.safetensors",
+            "--data",
+            "folder:imgs",
+            "--crop",
+            "0",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed an image folder with a grey model and no --mean/--std",
+        setup: |d| {
+            copy_torch_fixture(d, "torch_narrow.pth");
+            png(d, "imgs/a/a.png", 28, 28);
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_narrow.pth",
+            "--data",
+            "folder:imgs",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed --head fc with a file that has no head",
+        setup: |d| copy_torch_fixture(d, "solo_narrow.ckpt"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "solo_narrow.ckpt",
+            "--head",
+            "fc",
+            "--data",
+            "random:3x32x32:8",
+            "--out",
+            "e.safetensors",
+        ],
     },
     Case {
         what: "export to an unknown format",
@@ -639,6 +765,17 @@ const CASES: &[Case] = &[
         args: &["export", "--checkpoint", "ck", "--out", "w.bin"],
     },
 ];
+
+/// Writes a grey-gradient RGB PNG of `w` × `h`.
+fn png(d: &Path, name: &str, w: u32, h: u32) {
+    let p = d.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 99])
+    })
+    .save(p)
+    .unwrap();
+}
 
 /// Copies a PyTorch fixture (`tests/data/torch/`) into a case's folder.
 fn copy_torch_fixture(d: &Path, name: &str) {

@@ -9,9 +9,11 @@
 //! output (h or z). Names and values moved between the two formats must agree
 //! exactly.
 
+mod common;
 use burn::prelude::*;
+use negstudy::model::foreign::{HeadChoice, ReadOptions};
 use negstudy::model::torchvision::{export, import, metadata, read_safetensors, NamedTensor};
-use negstudy::model::{Arch, Encoder, ModelConfig};
+use negstudy::model::{Arch, Encoder, Head, ModelConfig, Stem};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
@@ -65,7 +67,7 @@ fn rel_error(ours: &[f32], theirs: &[f32]) -> f64 {
 fn compare(weights: &str, outputs: &str) -> (f64, f64) {
     let dev = negstudy::train::trainer::device("cpu").unwrap();
     let weights = read_safetensors(&fixture(weights), |_| true).unwrap();
-    let enc = import(&narrow(), &weights, &dev).unwrap();
+    let enc = import(&narrow().shape(), &weights, &dev).unwrap();
     let out = read_safetensors(&fixture(outputs), |_| true).unwrap();
     let (h, z) = negstudy_outputs(&enc, &tensor(&out, "x"), &dev);
     (
@@ -100,8 +102,8 @@ fn weights_made_in_pytorch_compute_here_what_they_compute_there() {
 fn importing_then_exporting_gives_back_the_same_tensors() {
     let dev = negstudy::train::trainer::device("cpu").unwrap();
     let weights = read_safetensors(&fixture("torch_narrow.safetensors"), |_| true).unwrap();
-    let enc = import(&narrow(), &weights, &dev).unwrap();
-    let again = export(&enc, &narrow()).unwrap();
+    let enc = import(&narrow().shape(), &weights, &dev).unwrap();
+    let again = export(&enc, &narrow().shape()).unwrap();
     // The file also holds PyTorch's num_batches_tracked (integers, which
     // read_safetensors skips); every float tensor must come back unchanged.
     assert_eq!(again.len(), weights.len());
@@ -129,7 +131,10 @@ fn weights_of_another_shape_are_refused_with_what_did_not_fit() {
         shape: vec![1],
         values: vec![0.0],
     });
-    let err = import(&narrow(), &weights, &dev).err().unwrap().to_string();
+    let err = import(&narrow().shape(), &weights, &dev)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("missing [\"layer2.0.conv1.weight\"]")
             && err.contains("unexpected [\"layer5.0.conv1.weight\"]"),
@@ -140,30 +145,8 @@ fn weights_of_another_shape_are_refused_with_what_did_not_fit() {
 #[test]
 fn export_writes_weights_that_import_and_replaces_only_its_own_files() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_negstudy"))
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
-    let o = run(&[
-        "train",
-        "--name",
-        "t",
-        "--arch",
-        "resnet-narrow",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "64",
-        "--queue-size",
-        "128",
-        "--train-limit",
-        "128",
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = |args: &[&str]| common::negstudy_in(dir.path(), args);
+    common::train_two_steps(dir.path(), "t");
     for _ in 0..2 {
         // The second run replaces the first's file: negstudy made it.
         let o = run(&["export", "--checkpoint", "runs/t", "--out", "w.safetensors"]);
@@ -174,7 +157,25 @@ fn export_writes_weights_that_import_and_replaces_only_its_own_files() {
     assert_eq!(meta["arch"], "resnet-narrow");
     assert_eq!(meta["stem"], "cifar");
     let dev = negstudy::train::trainer::device("cpu").unwrap();
-    import(&narrow(), &weights, &dev).unwrap();
+    import(&narrow().shape(), &weights, &dev).unwrap();
+    // The same encoder as torch.save's format, read back by burn-store's
+    // PyTorch reader (an independent reader of that format): every tensor
+    // equal, bit for bit, plus PyTorch's num_batches_tracked.
+    for _ in 0..2 {
+        let o = run(&["export", "--checkpoint", "runs/t", "--out", "w.pth"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let pth = dir.path().join("w.pth");
+    let file = negstudy::model::foreign::WeightsFile::open(&pth).unwrap();
+    let names = file.names().unwrap();
+    assert!(
+        names.contains("layer1.0.bn1.num_batches_tracked"),
+        "{names:?}"
+    );
+    let from_pth = file.read(|_| true).unwrap();
+    assert_eq!(from_pth, weights);
+    let loaded = negstudy::model::foreign::load(&pth, &ReadOptions::default(), &dev).unwrap();
+    assert_eq!(loaded.shape, narrow().shape());
     // A file negstudy did not write, and a dump negstudy did write, are
     // both left alone.
     std::fs::write(dir.path().join("theirs.safetensors"), "not ours").unwrap();
@@ -186,7 +187,8 @@ fn export_writes_weights_that_import_and_replaces_only_its_own_files() {
         "emb.safetensors",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for target in ["theirs.safetensors", "emb.safetensors"] {
+    std::fs::write(dir.path().join("theirs.pth"), "not ours").unwrap();
+    for target in ["theirs.safetensors", "emb.safetensors", "theirs.pth"] {
         let before = std::fs::read(dir.path().join(target)).unwrap();
         let o = run(&["export", "--checkpoint", "runs/t", "--out", target]);
         assert!(!o.status.success(), "{target} was replaced");
@@ -200,18 +202,109 @@ fn export_writes_weights_that_import_and_replaces_only_its_own_files() {
     }
 }
 
-/// h and z of an encoder loaded by `model::foreign::load` against PyTorch's.
-fn foreign_errors(file: &str, momentum: bool, outputs: &str) -> (f64, f64, String) {
+/// h and z (or `z_name`) of an encoder loaded by `model::foreign::load`
+/// against PyTorch's; also what was loaded.
+fn foreign_errors_with(
+    file: &str,
+    opts: &ReadOptions,
+    outputs: &str,
+    z_name: &str,
+) -> (f64, f64, negstudy::model::foreign::Loaded) {
     let dev = negstudy::train::trainer::device("cpu").unwrap();
-    let loaded = negstudy::model::foreign::load(&fixture(file), None, momentum, &dev).unwrap();
-    assert_eq!(loaded.model, narrow(), "{file}: inferred architecture");
+    let loaded = negstudy::model::foreign::load(&fixture(file), opts, &dev).unwrap();
     let out = read_safetensors(&fixture(outputs), |_| true).unwrap();
     let (h, z) = negstudy_outputs(&loaded.encoder, &tensor(&out, "x"), &dev);
     (
         rel_error(&h, &tensor(&out, "h").values),
-        rel_error(&z, &tensor(&out, "z").values),
-        loaded.prefix,
+        rel_error(&z, &tensor(&out, z_name).values),
+        loaded,
     )
+}
+
+fn foreign_errors(file: &str, momentum: bool, outputs: &str) -> (f64, f64, String) {
+    let opts = ReadOptions {
+        momentum,
+        ..ReadOptions::default()
+    };
+    let (h, z, loaded) = foreign_errors_with(file, &opts, outputs, "z");
+    assert_eq!(
+        loaded.shape,
+        narrow().shape(),
+        "{file}: inferred architecture"
+    );
+    assert_eq!(loaded.name, "resnet-narrow");
+    (h, z, loaded.prefix)
+}
+
+#[test]
+fn a_resnet_negstudy_does_not_train_loads_with_its_inferred_shape() {
+    // ImageNet stem, bottleneck [1, 2, 1, 1], 2 groups, a 10-way classifier:
+    // every part of the shape comes from the tensors.
+    let (h, z, loaded) = foreign_errors_with(
+        "torch_bottleneck.safetensors",
+        &ReadOptions::default(),
+        "torch_bottleneck_outputs.safetensors",
+        "z",
+    );
+    eprintln!("bottleneck, head left out: h {h:.2e}, z {z:.2e}");
+    assert!(h < 1e-4 && z < 1e-4, "h {h}, z {z}");
+    let shape = &loaded.shape;
+    assert_eq!(shape.stem, Stem::Imagenet);
+    assert_eq!((shape.stem_kernel, shape.stem_width), (7, 8));
+    assert!(shape.bottleneck);
+    assert_eq!(shape.blocks_per_stage(), [1, 2, 1, 1]);
+    let widths: Vec<(usize, usize, usize)> = shape
+        .stages
+        .iter()
+        .map(|s| (s.width, s.out, s.groups))
+        .collect();
+    assert_eq!(
+        widths,
+        [(8, 32, 2), (16, 64, 2), (32, 128, 2), (64, 256, 2)]
+    );
+    // The classifier is left out by default (z = normalised h) and said so.
+    assert_eq!(shape.head, Head::None);
+    assert_eq!(loaded.unused_head, ["fc.bias", "fc.weight"]);
+    assert_eq!(loaded.name, "ResNet-17");
+    // --head fc: z = normalise(fc(h)).
+    let fc = ReadOptions {
+        head: HeadChoice::Fc,
+        ..ReadOptions::default()
+    };
+    let (h, z, loaded) = foreign_errors_with(
+        "torch_bottleneck.safetensors",
+        &fc,
+        "torch_bottleneck_outputs.safetensors",
+        "z_fc",
+    );
+    eprintln!("bottleneck, --head fc: h {h:.2e}, z {z:.2e}");
+    assert!(h < 1e-4 && z < 1e-4, "h {h}, z {z}");
+    assert_eq!(loaded.shape.head, Head::Linear { out: 10 });
+}
+
+#[test]
+fn a_solo_learn_checkpoint_loads_its_headless_backbone() {
+    let (h, z, loaded) = foreign_errors_with(
+        "solo_narrow.ckpt",
+        &ReadOptions::default(),
+        "solo_narrow_outputs.safetensors",
+        "z",
+    );
+    eprintln!("solo-learn .ckpt backbone: h {h:.2e}, z {z:.2e}");
+    assert!(h < 1e-4 && z < 1e-4, "h {h}, z {z}");
+    assert_eq!(loaded.prefix, "state_dict.backbone.");
+    assert_eq!(loaded.shape.head, Head::None);
+    assert_eq!(loaded.shape.in_channels, 3);
+    // The stem can be overridden (its max-pool has no weights): same
+    // tensors, a different network.
+    let dev = negstudy::train::trainer::device("cpu").unwrap();
+    let imagenet = ReadOptions {
+        stem: Some(Stem::Imagenet),
+        ..ReadOptions::default()
+    };
+    let other =
+        negstudy::model::foreign::load(&fixture("solo_narrow.ckpt"), &imagenet, &dev).unwrap();
+    assert_eq!(other.shape.stem, Stem::Imagenet);
 }
 
 #[test]
@@ -250,7 +343,7 @@ fn pytorch_checkpoints_in_their_usual_layouts_load_and_agree() {
 
 #[test]
 fn foreign_files_that_do_not_fit_say_why() {
-    use negstudy::model::foreign::{infer_model, select_encoder};
+    use negstudy::model::foreign::{infer_shape, select_encoder};
     let weights = read_safetensors(&fixture("torch_narrow.safetensors"), |_| true).unwrap();
     // No encoder under any known prefix: the error shows the keys it saw.
     let renamed: Vec<NamedTensor> = weights
@@ -269,24 +362,59 @@ fn foreign_files_that_do_not_fit_say_why() {
     );
     // ... and --prefix finds it.
     let sel = select_encoder(renamed, Some("net."), false).unwrap();
-    assert_eq!(infer_model(&sel.tensors).unwrap(), narrow());
-    // A headless backbone (solo-learn keeps its projector apart).
+    assert_eq!(
+        infer_shape(&sel.tensors, None, HeadChoice::Auto).unwrap(),
+        narrow().shape()
+    );
+    // Half an MLP head, or --head fc without any head.
+    let half: Vec<NamedTensor> = weights
+        .iter()
+        .filter(|t| !t.name.starts_with("fc.2"))
+        .cloned()
+        .collect();
+    let err = infer_shape(&half, None, HeadChoice::Auto)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs both fc.0 and fc.2"), "{err}");
     let headless: Vec<NamedTensor> = weights
         .iter()
         .filter(|t| !t.name.starts_with("fc."))
         .cloned()
         .collect();
-    let err = infer_model(&headless).unwrap_err().to_string();
-    assert!(err.contains("no MoCo v2 MLP head"), "{err}");
-    // A ResNet of a shape negstudy does not build: the error describes it.
+    let err = infer_shape(&headless, None, HeadChoice::Fc)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--head fc: the weights have no head"), "{err}");
+    // Shapes that contradict each other: a width no group count explains,
+    // and a BatchNorm that does not fit its convolution (loading fails,
+    // naming the tensor).
+    let dev = negstudy::train::trainer::device("cpu").unwrap();
     let mut wider = weights.clone();
     for t in &mut wider {
         if t.name == "layer2.0.conv1.weight" {
             t.shape[0] = 48;
         }
     }
-    let err = infer_model(&wider).unwrap_err().to_string();
-    assert!(err.contains("widths [16, 48, 64, 128]"), "{err}");
+    let err = infer_shape(&wider, None, HeadChoice::Auto)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not divide 48 channels into groups"),
+        "{err}"
+    );
+    let mut bad_bn = weights.clone();
+    for t in &mut bad_bn {
+        if t.name == "layer2.0.bn1.weight" {
+            t.shape = vec![31];
+            t.values.pop();
+        }
+    }
+    let shape = infer_shape(&bad_bn, None, HeadChoice::Auto).unwrap();
+    let err = import(&shape, &bad_bn, &dev).err().unwrap().to_string();
+    assert!(
+        err.contains("loading the weights") && err.contains("bns.0"),
+        "{err}"
+    );
     // The momentum encoder of a file that has none.
     let err = select_encoder(weights, None, true).unwrap_err().to_string();
     assert!(err.contains("no momentum encoder"), "{err}");

@@ -1,7 +1,8 @@
 //! `negstudy train`, `linear-eval` and `embed`.
 
 use crate::model::Arch;
-use crate::pipeline::evaluate::{evaluate, EmbedRequest, EvalReport, EvalRequest, Split};
+use crate::pipeline::embed::{EmbedRequest, FolderOptions, Split};
+use crate::pipeline::evaluate::{evaluate, EvalReport, EvalRequest};
 use crate::train::checkpoint::EncoderRole;
 use crate::train::config::TrainConfig;
 use crate::train::eval::ProbeConfig;
@@ -189,6 +190,24 @@ pub struct EmbedArgs {
     /// Where a weights file holds the encoder, e.g. `state_dict.module.encoder_q.` (default: detected).
     #[arg(long)]
     pub prefix: Option<String>,
+    /// A weights file's stem (its max-pool has no weights; default: a 7×7 conv1 is ImageNet's, 3×3 CIFAR's).
+    #[arg(long, value_enum)]
+    pub stem: Option<crate::model::Stem>,
+    /// A weights file's head: auto (MoCo v2's MLP when present, else z = normalised h), fc (also a single fc layer), none.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub head: crate::model::foreign::HeadChoice,
+    /// Image folder: resize the shorter side to N (bilinear, antialiased; default 256 for ImageNet-stem models).
+    #[arg(long, value_name = "N")]
+    pub resize: Option<usize>,
+    /// Image folder: centre crop N×N (default 224 for ImageNet-stem models).
+    #[arg(long, value_name = "N")]
+    pub crop: Option<usize>,
+    /// Image folder: no resize and no crop, whatever the stem (images must share one size).
+    #[arg(long, conflicts_with_all = ["resize", "crop"])]
+    pub native_size: bool,
+    /// Image folder: the first N images (sorted by name) of each class.
+    #[arg(long, value_name = "N")]
+    pub limit_per_class: Option<usize>,
     /// Per-channel mean for normalising images, e.g. 0.485,0.456,0.406 (default: the dataset's; give --std too).
     #[arg(
         long,
@@ -208,6 +227,9 @@ pub struct EmbedArgs {
     pub encoder: EncoderRole,
     #[arg(long, value_name = "FILE.safetensors")]
     pub out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `negstudy embed`: writes the dump.
@@ -216,13 +238,25 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         (Some(mean), Some(std)) => Some(crate::data::augment::Normalize { mean, std }),
         _ => None,
     };
-    let dump = crate::pipeline::evaluate::embed(&EmbedRequest {
+    let dump = crate::pipeline::embed::embed(&EmbedRequest {
         checkpoint: a.checkpoint,
         data: a.data,
         split: a.split,
         encoder: a.encoder,
-        prefix: a.prefix,
+        weights: crate::model::foreign::ReadOptions {
+            prefix: a.prefix,
+            momentum: false,
+            stem: a.stem,
+            head: a.head,
+        },
         normalize,
+        folder: FolderOptions {
+            resize: a.resize,
+            crop: a.crop,
+            native_size: a.native_size,
+            limit_per_class: a.limit_per_class,
+        },
+        quiet: a.quiet,
     })?;
     dump.save(&a.out)?;
     eprintln!(

@@ -7,6 +7,9 @@
 //! | `cifar10:DIR` | `data_batch_1..5.bin` | `test_batch.bin` |
 //! | `cifar100:DIR` | `train.bin` (fine labels) | `test.bin` |
 //! | `folder:DIR` | `DIR/train/<class>/*` | `DIR/test/<class>/*` |
+//!
+//! (`folder:DIR` with class folders directly under DIR is an image folder
+//! `embed` streams: `data::image_folder`.)
 //! | `random:CxHxW[:N]` | N (default 4 096) seeded noise images, 10 classes | N / 4 more |
 //!
 //! `fashion-mnist` reads Debian's `dataset-fashion-mnist` files
@@ -260,14 +263,9 @@ pub fn cifar_records(
 }
 
 /// One image file's bytes decoded to (width, height, channels, HWC pixels):
-/// grey images keep one channel, everything else becomes RGB. The `image`
-/// crate's default limits bound the memory a hostile header can claim.
+/// grey images keep one channel, everything else becomes RGB.
 pub fn decode_image(bytes: &[u8], name: &str) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .with_context(|| format!("decoding {name}"))?
-        .decode()
-        .with_context(|| format!("decoding {name}"))?;
+    let img = super::image_folder::decode_image(bytes, name)?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     let gray = matches!(
         img.color(),
@@ -490,6 +488,14 @@ fn cifar100(spec: &str, dir: &Path) -> Result<Dataset> {
 
 /// `folder:DIR`: `DIR/{train,test}/<class>/*`.
 fn folder(spec: &str, dir: &Path) -> Result<Dataset> {
+    if super::image_folder::is_class_folder_layout(dir) && dir.is_dir() {
+        bail!(
+            "{}: no train/ and test/ folders; class folders directly under DIR (DIR/<class>/<image>, \
+             ImageNet's layout) are read by `negstudy embed` only — training and linear-eval need \
+             DIR/train/<class>/ and DIR/test/<class>/",
+            dir.display()
+        );
+    }
     let classes = class_folders(&dir.join("train"))?;
     Ok(Dataset {
         spec: spec.into(),

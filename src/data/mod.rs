@@ -5,3 +5,4 @@ pub mod augment;
 pub mod classes;
 pub mod dataset;
 pub mod idx;
+pub mod image_folder;

@@ -1,10 +1,10 @@
 //! Weights negstudy did not write: PyTorch checkpoints (`.pth`, `.pth.tar`,
 //! `.pt`, `.ckpt`, read by burn-store's PyTorch reader) and safetensors
 //! state dicts; where in such a file the encoder sits (its key prefix); and
-//! which of negstudy's encoders its tensors describe.
+//! the shape of the ResNet its tensors describe.
 
 use super::torchvision::{self, NamedTensor};
-use super::{Arch, Encoder, ModelConfig};
+use super::{Arch, Encoder, Head, ModelConfig, ResnetShape, Stage, Stem};
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use std::collections::BTreeSet;
@@ -179,11 +179,43 @@ pub fn select_encoder(
     })
 }
 
-/// Which of negstudy's encoders the tensors describe, from their names and
-/// shapes: the stem's kernel (3×3: CIFAR stem, 7×7: ImageNet stem with
-/// max-pool), basic or bottleneck blocks (`conv3` present), blocks per stage,
-/// widths, input channels, and MoCo v2's MLP head (`fc.0`, `fc.2`).
-pub fn infer_model(tensors: &[NamedTensor]) -> Result<ModelConfig> {
+/// Which head `z` comes from when a file has one (`--head`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum HeadChoice {
+    /// MoCo v2's MLP head (`fc.0`, `fc.2`) when present; a single `fc` (a
+    /// classifier's, or MoCo v1's) is left out and `z` is `h` normalised.
+    #[default]
+    Auto,
+    /// Also a single `fc`: `z` = normalise(fc(h)).
+    Fc,
+    /// No head: `z` = normalise(h), whatever the file holds.
+    None,
+}
+
+/// How to read a file's encoder beyond what its tensors say.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// Where the encoder sits; `None`: detected ([`find_prefix`]).
+    pub prefix: Option<String>,
+    /// MoCo's key encoder (`encoder_k`) rather than the query encoder.
+    pub momentum: bool,
+    /// The stem (its max-pool has no weights); `None`: from `conv1`'s
+    /// kernel (7×7 → ImageNet, 3×3 → CIFAR).
+    pub stem: Option<Stem>,
+    pub head: HeadChoice,
+}
+
+/// The shape of the ResNet the tensors describe (torchvision names, prefix
+/// removed): input channels and stem from `conv1` (kernel 5 or more → the
+/// ImageNet stem unless `stem` says otherwise), basic or bottleneck blocks
+/// (`conv3` present), blocks per stage (`layer1` …), each stage's widths and
+/// groups from its first block's shapes, and the head from `fc.0`/`fc.2`
+/// (MLP) or `fc` (one layer, used only with [`HeadChoice::Fc`]).
+pub fn infer_shape(
+    tensors: &[NamedTensor],
+    stem: Option<Stem>,
+    head: HeadChoice,
+) -> Result<ResnetShape> {
     let shape = |name: &str| {
         tensors
             .iter()
@@ -191,89 +223,155 @@ pub fn infer_model(tensors: &[NamedTensor]) -> Result<ModelConfig> {
             .map(|t| t.shape.clone())
     };
     let conv1 = shape("conv1.weight").context("no conv1.weight")?;
-    if conv1.len() != 4 {
+    if conv1.len() != 4 || conv1[2] != conv1[3] || conv1.contains(&0) {
         bail!("conv1.weight has shape {conv1:?}; expected [out, in, k, k]");
     }
-    let (in_channels, kernel) = (conv1[1], conv1[2]);
     let bottleneck = shape("layer1.0.conv3.weight").is_some();
-    let blocks: Vec<usize> = (1..=4)
-        .map(|s| {
-            (0..)
-                .take_while(|b| shape(&format!("layer{s}.{b}.conv1.weight")).is_some())
-                .count()
-        })
-        .collect();
-    let widths: Vec<usize> = (1..=4)
-        .map(|s| shape(&format!("layer{s}.0.conv1.weight")).map_or(0, |w| w[0]))
-        .collect();
-    let head = (shape("fc.0.weight"), shape("fc.2.weight"));
-    let (Some(fc0), Some(fc2)) = head else {
-        bail!(
-            "no MoCo v2 MLP head (fc.0, fc.2): negstudy builds encoders with that head; \
-             classifier heads (a single fc) and headless backbones are not supported yet"
-        );
+    let mut stages = Vec::new();
+    for s in 1.. {
+        let blocks = (0..)
+            .take_while(|b| shape(&format!("layer{s}.{b}.conv1.weight")).is_some())
+            .count();
+        if blocks == 0 {
+            break;
+        }
+        stages.push(stage(&shape, s, blocks, bottleneck)?);
+    }
+    if stages.is_empty() {
+        bail!("no residual stages (no 'layer1.0.conv1.weight')");
+    }
+    let has = |name: &str| shape(name).is_some();
+    let head = match (
+        shape("fc.0.weight"),
+        shape("fc.2.weight"),
+        shape("fc.weight"),
+    ) {
+        _ if head == HeadChoice::None => Head::None,
+        (Some(fc0), Some(fc2), _) => Head::Mlp {
+            hidden: fc0[0],
+            out: fc2[0],
+        },
+        (_, _, Some(fc)) if head == HeadChoice::Fc => Head::Linear { out: fc[0] },
+        (_, _, None) if head == HeadChoice::Fc => {
+            bail!("--head fc: the weights have no head ('fc.weight' or 'fc.0.weight')")
+        }
+        _ if has("fc.0.weight") || has("fc.2.weight") => {
+            bail!("an MLP head needs both fc.0 and fc.2")
+        }
+        _ => Head::None,
     };
-    let described = format!(
-        "{} blocks {blocks:?}, widths {widths:?}, {kernel}×{kernel} stem, {in_channels} input channels, head {fc0:?} → {fc2:?}",
-        if bottleneck { "bottleneck" } else { "basic" }
-    );
-    let arch = [Arch::Resnet18, Arch::ResnetNarrow, Arch::Resnet50]
+    Ok(ResnetShape {
+        in_channels: conv1[1],
+        stem: stem.unwrap_or(if conv1[2] >= 5 {
+            Stem::Imagenet
+        } else {
+            Stem::Cifar
+        }),
+        stem_kernel: conv1[2],
+        stem_width: conv1[0],
+        bottleneck,
+        stages,
+        head,
+    })
+}
+
+/// Stage `s` (1-based) from its first block's convolutions.
+fn stage(
+    shape: &impl Fn(&str) -> Option<Vec<usize>>,
+    s: usize,
+    blocks: usize,
+    bottleneck: bool,
+) -> Result<Stage> {
+    let get = |conv: &str| {
+        let name = format!("layer{s}.0.{conv}.weight");
+        let dims = shape(&name).with_context(|| format!("no '{name}'"))?;
+        if dims.len() != 4 || dims.contains(&0) {
+            bail!("'{name}' has shape {dims:?}; expected [out, in, k, k]");
+        }
+        Ok(dims)
+    };
+    let (conv1, conv2) = (get("conv1")?, get("conv2")?);
+    let width = conv1[0];
+    if conv2[1] == 0 || width % conv2[1] != 0 {
+        bail!("layer{s}.0.conv2.weight has shape {conv2:?}, which does not divide {width} channels into groups");
+    }
+    Ok(Stage {
+        blocks,
+        width,
+        out: if bottleneck {
+            get("conv3")?[0]
+        } else {
+            conv2[0]
+        },
+        groups: width / conv2[1],
+    })
+}
+
+/// negstudy's name for a shape it trains (`resnet50`, …), else "ResNet-N"
+/// by depth (convolutions and linear layers on the main path).
+pub fn shape_name(shape: &ResnetShape) -> String {
+    let named = [Arch::Resnet18, Arch::ResnetNarrow, Arch::Resnet50]
         .into_iter()
         .find(|&arch| {
-            let cfg = ModelConfig {
+            ModelConfig {
                 arch,
-                in_channels,
-                embed_dim: fc2[0],
-            };
-            let stage_widths = cfg.stages().0;
-            cfg.blocks_per_stage() == blocks
-                && cfg.stages().2 == bottleneck
-                && stage_widths == widths
-                && (kernel == 7) == cfg.imagenet_stem()
-        })
-        .with_context(|| {
-            format!(
-                "the weights describe a ResNet negstudy cannot build yet ({described}); \
-                 negstudy builds resnet18 (CIFAR stem, basic [2,2,2,2], widths 64–512), \
-                 resnet-narrow (CIFAR stem, basic [1,1,1,1], widths 16–128) and resnet50 \
-                 (ImageNet stem, bottleneck [3,4,6,3], widths 64–512)"
-            )
-        })?;
-    Ok(ModelConfig {
-        arch,
-        in_channels,
-        embed_dim: fc2[0],
-    })
+                in_channels: shape.in_channels,
+                embed_dim: shape.embed_dim(),
+            }
+            .shape()
+                == *shape
+        });
+    match named {
+        Some(arch) => arch.name().to_string(),
+        None => {
+            let per_block = if shape.bottleneck { 3 } else { 2 };
+            let depth = 2 + per_block * shape.blocks_per_stage().iter().sum::<usize>();
+            format!("ResNet-{depth}")
+        }
+    }
 }
 
 /// What [`load`] found and built.
 #[derive(Debug)]
 pub struct Loaded {
     pub encoder: Encoder,
-    pub model: ModelConfig,
+    pub shape: ResnetShape,
+    /// [`shape_name`] of it.
+    pub name: String,
     pub prefix: String,
     pub layout: String,
+    /// Head tensors in the file that `z` does not use (see [`HeadChoice`]).
+    pub unused_head: Vec<String>,
 }
 
 /// Reads a PyTorch or safetensors file and builds the encoder it holds
 /// (every tensor of the encoder loaded, or an error listing what is
-/// missing or left over; the head's and BatchNorm's tensors included).
-pub fn load(path: &Path, prefix: Option<&str>, momentum: bool, device: &Device) -> Result<Loaded> {
+/// missing or left over; the head's and BatchNorm's tensors included — only
+/// a head the options leave out is set aside, and reported).
+pub fn load(path: &Path, opts: &ReadOptions, device: &Device) -> Result<Loaded> {
     // The names first (they locate the encoder), then the tensors under the
     // chosen prefix only, from the one opened file.
     let file = WeightsFile::open(path)?;
-    let (chosen, layout) = find_prefix(&file.names()?, prefix, momentum)
+    let (chosen, layout) = find_prefix(&file.names()?, opts.prefix.as_deref(), opts.momentum)
         .with_context(|| path.display().to_string())?;
     let all = file.read(|n| n.starts_with(chosen.as_str()))?;
-    let sel =
-        select_encoder(all, Some(&chosen), momentum).with_context(|| path.display().to_string())?;
-    let model = infer_model(&sel.tensors).with_context(|| path.display().to_string())?;
-    let encoder = torchvision::import(&model, &sel.tensors, device)
+    let sel = select_encoder(all, Some(&chosen), opts.momentum)
+        .with_context(|| path.display().to_string())?;
+    let shape = infer_shape(&sel.tensors, opts.stem, opts.head)
+        .with_context(|| path.display().to_string())?;
+    let is_head = |n: &str| n.starts_with("fc.");
+    let (unused_head, tensors): (Vec<NamedTensor>, Vec<NamedTensor>) = sel
+        .tensors
+        .into_iter()
+        .partition(|t| shape.head == Head::None && is_head(&t.name));
+    let encoder = torchvision::import(&shape, &tensors, device)
         .with_context(|| format!("{} (encoder under '{}')", path.display(), sel.prefix))?;
     Ok(Loaded {
         encoder,
-        model,
+        name: shape_name(&shape),
+        shape,
         prefix: sel.prefix,
         layout,
+        unused_head: unused_head.into_iter().map(|t| t.name).collect(),
     })
 }

@@ -8,6 +8,7 @@
 //! | `blocks.{i}.bns.{k}`            | `layer{s}.{b}.bn{k+1}`                      |
 //! | `blocks.{i}.shortcut.{0,1}`     | `layer{s}.{b}.downsample.{0,1}`             |
 //! | `fc1`, `fc2`                    | `fc.0`, `fc.2` (MoCo v2's MLP head)         |
+//! | `fc2` alone                     | `fc` (one linear layer)                     |
 //!
 //! where block `i` is block `b` of stage `s` (1-based, as torchvision
 //! counts). BatchNorm's `gamma`/`beta` are `weight`/`bias` and Linear
@@ -16,32 +17,44 @@
 //! negstudy does not keep: an export writes 0 (PyTorch reads it only when a
 //! BatchNorm has `momentum=None`), an import ignores it.
 
-use super::{Encoder, ModelConfig};
+use super::{Encoder, Head, ResnetShape};
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter};
 use std::collections::BTreeMap;
 
-/// Stage and position in the stage (both 0-based) of each block, in order.
-fn layout(cfg: &ModelConfig) -> Vec<(usize, usize)> {
-    cfg.blocks_per_stage()
-        .iter()
-        .enumerate()
-        .flat_map(|(s, &n)| (0..n).map(move |b| (s, b)))
-        .collect()
+/// What the name map needs of a shape: stage and position in the stage
+/// (both 0-based) of each block, in order, and whether the head's last
+/// layer is `fc.2` (MLP) or `fc` (one layer).
+struct Layout {
+    blocks: Vec<(usize, usize)>,
+    mlp: bool,
+}
+
+fn layout(shape: &ResnetShape) -> Layout {
+    Layout {
+        blocks: shape
+            .blocks_per_stage()
+            .iter()
+            .enumerate()
+            .flat_map(|(s, &n)| (0..n).map(move |b| (s, b)))
+            .collect(),
+        mlp: matches!(shape.head, Head::Mlp { .. }),
+    }
 }
 
 /// The torchvision name of a burn parameter path of an [`Encoder`].
-fn to_torchvision(path: &str, layout: &[(usize, usize)]) -> Option<String> {
+fn to_torchvision(path: &str, layout: &Layout) -> Option<String> {
     let (module, param) = path.rsplit_once('.')?;
     let parts: Vec<&str> = module.split('.').collect();
     let name = match parts.as_slice() {
         ["stem"] => "conv1".to_string(),
         ["stem_bn"] => "bn1".to_string(),
         ["fc1"] => "fc.0".to_string(),
-        ["fc2"] => "fc.2".to_string(),
+        ["fc2"] if layout.mlp => "fc.2".to_string(),
+        ["fc2"] => "fc".to_string(),
         ["blocks", i, kind, k] => {
-            let (s, b) = *layout.get(i.parse::<usize>().ok()?)?;
+            let (s, b) = *layout.blocks.get(i.parse::<usize>().ok()?)?;
             let k: usize = k.parse().ok()?;
             let inner = match *kind {
                 "convs" => format!("conv{}", k + 1),
@@ -66,8 +79,8 @@ pub struct NamedTensor {
 
 /// Every parameter and BatchNorm statistic of `enc` under torchvision names,
 /// sorted by name.
-pub fn export(enc: &Encoder, cfg: &ModelConfig) -> Result<Vec<NamedTensor>> {
-    let layout = layout(cfg);
+pub fn export(enc: &Encoder, shape: &ResnetShape) -> Result<Vec<NamedTensor>> {
+    let layout = layout(shape);
     let mut out = Vec::new();
     for t in enc.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true) {
         let path = t.name.clone();
@@ -97,13 +110,13 @@ pub fn batchnorms(tensors: &[NamedTensor]) -> Vec<String> {
         .collect()
 }
 
-/// A fresh encoder of shape `cfg` holding `tensors` (torchvision names).
+/// A fresh encoder of `shape` holding `tensors` (torchvision names).
 /// Every tensor of the encoder must be given with its shape, and nothing
 /// else but `num_batches_tracked`: a partial or mismatched load is an error
 /// that lists what was missing or left over.
-pub fn import(cfg: &ModelConfig, tensors: &[NamedTensor], device: &Device) -> Result<Encoder> {
-    let layout = layout(cfg);
-    let mut enc = cfg.init(device);
+pub fn import(shape: &ResnetShape, tensors: &[NamedTensor], device: &Device) -> Result<Encoder> {
+    let layout = layout(shape);
+    let mut enc = Encoder::new(shape, device);
     // torchvision name → burn path, from the encoder's own parameters.
     let paths: BTreeMap<String, String> = enc
         .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
@@ -135,10 +148,8 @@ pub fn import(cfg: &ModelConfig, tensors: &[NamedTensor], device: &Device) -> Re
         .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         bail!(
-            "the weights do not fit a {:?} encoder ({} input channels, {}-d head): missing {:?}; unexpected {:?}",
-            cfg.arch,
-            cfg.in_channels,
-            cfg.embed_dim,
+            "the weights do not fit the encoder ({}): missing {:?}; unexpected {:?}",
+            shape.describe(),
             missing,
             unexpected
         );
@@ -228,7 +239,8 @@ pub fn metadata(path: &std::path::Path) -> Result<std::collections::HashMap<Stri
 /// dump also names a negstudy version, but is not weights).
 pub const EXPORT_MARK: (&str, &str) = ("negstudy_export", "torchvision");
 
-/// Whether `path` is a weights file `negstudy export` wrote.
+/// Whether `path` is a safetensors weights file `negstudy export` wrote
+/// (with [`EXPORT_MARK`] in its header).
 pub fn exported_by_negstudy(path: &std::path::Path) -> bool {
     metadata(path)
         .is_ok_and(|meta| meta.get(EXPORT_MARK.0).map(String::as_str) == Some(EXPORT_MARK.1))

@@ -1,11 +1,10 @@
 //! Evaluation of a trained checkpoint: the linear probe and weighted kNN on
-//! its frozen features ([`evaluate`]), and an embedding dump of a dataset
-//! part ([`embed`]).
+//! its frozen features ([`evaluate`]); [`Opened`] is also where
+//! `pipeline::embed` starts from a run.
 
 use crate::data::augment::Normalize;
 use crate::data::dataset::Dataset;
 use crate::model::Encoder;
-use crate::store::{Dump, DumpMeta, Matrix};
 use crate::train::checkpoint::{self, read_config, EncoderRole};
 use crate::train::config::TrainConfig;
 use crate::train::eval::{self, Features, ProbeConfig};
@@ -128,12 +127,12 @@ pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
 /// was trained with, the dataset (the trained one unless overridden, read
 /// once) with its normalisation, and the device.
 pub(crate) struct Opened {
-    ck: PathBuf,
+    pub(crate) ck: PathBuf,
     cfg: TrainConfig,
-    data_spec: String,
-    ds: Dataset,
-    norm: Normalize,
-    dev: burn::prelude::Device,
+    pub(crate) data_spec: String,
+    pub(crate) ds: Dataset,
+    pub(crate) norm: Normalize,
+    pub(crate) dev: burn::prelude::Device,
 }
 
 impl Opened {
@@ -218,168 +217,4 @@ pub fn evaluate(req: &EvalRequest) -> Result<EvalReport> {
         knn: KNN,
         negstudy_version: crate::VERSION.into(),
     })
-}
-
-/// Which part of a dataset to embed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Split {
-    Train,
-    Test,
-    All,
-}
-
-/// What to embed.
-#[derive(Clone, Debug)]
-pub struct EmbedRequest {
-    /// A run folder (its last checkpoint), a checkpoint folder, or a PyTorch
-    /// or safetensors weights file (`model::foreign`).
-    pub checkpoint: PathBuf,
-    /// Dataset spec; `None`: the one the run trained on (required for a file).
-    pub data: Option<String>,
-    pub split: Split,
-    pub encoder: EncoderRole,
-    /// Where the encoder sits in a weights file; `None`: detected.
-    pub prefix: Option<String>,
-    /// Per-channel mean and std the images are normalised with; `None`: the
-    /// dataset's own (what negstudy trains with).
-    pub normalize: Option<Normalize>,
-}
-
-impl EmbedRequest {
-    /// The paper's dump: the query encoder on the held-out test part.
-    pub fn of(checkpoint: PathBuf) -> EmbedRequest {
-        EmbedRequest {
-            checkpoint,
-            data: None,
-            split: Split::Test,
-            encoder: EncoderRole::Query,
-            prefix: None,
-            normalize: None,
-        }
-    }
-}
-
-/// The images of one part of a dataset (`All`: train then test).
-fn part(ds: &Dataset, split: Split) -> crate::data::dataset::ImageSet {
-    match split {
-        Split::Train => ds.train.clone(),
-        Split::Test => ds.test.clone(),
-        Split::All => {
-            let mut s = ds.train.clone();
-            s.pixels.extend_from_slice(&ds.test.pixels);
-            s.labels.extend_from_slice(&ds.test.labels);
-            s.source_index.extend_from_slice(&ds.test.source_index);
-            s
-        }
-    }
-}
-
-/// The normalisation to use: the request's, checked against the channels,
-/// else the dataset's.
-fn normalization(req: &EmbedRequest, dataset: &Normalize, channels: usize) -> Result<Normalize> {
-    let Some(n) = &req.normalize else {
-        return Ok(dataset.clone());
-    };
-    if n.mean.len() != channels || n.std.len() != channels {
-        anyhow::bail!(
-            "--mean/--std give {} and {} values; the images have {channels} channels",
-            n.mean.len(),
-            n.std.len()
-        );
-    }
-    if let Some(s) = n.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-        anyhow::bail!("--std {s}: a standard deviation must be positive");
-    }
-    Ok(n.clone())
-}
-
-/// The dump of one encoder's embeddings (`z` and `h`) of a dataset part.
-pub fn embed(req: &EmbedRequest) -> Result<Dump> {
-    if req.checkpoint.is_file() {
-        return embed_file(req);
-    }
-    let run = Opened::open(&req.checkpoint, req.data.as_deref())?;
-    let enc = run.encoder(req.encoder)?;
-    let ds = &run.ds;
-    let set = part(ds, req.split);
-    let norm = normalization(req, &run.norm, set.channels)?;
-    let epoch = checkpoint::read_counters(&run.ck)?.epoch.to_string();
-    dump_of(
-        eval::encode(&enc, &set, &norm, &run.dev, 256),
-        &set,
-        ds,
-        DumpMeta {
-            encoder: Some(req.encoder.name().into()),
-            source: Some(run.ck.display().to_string()),
-            epoch: Some(epoch),
-            dataset: Some(format!("{} ({:?} part)", run.data_spec, req.split).to_lowercase()),
-            ..DumpMeta::default()
-        },
-    )
-}
-
-/// The dump of `set`'s embeddings `(h, z)`; `meta` says where they came
-/// from, the dataset adds its classes and wnids.
-fn dump_of(
-    (h, z): (Features, Features),
-    set: &crate::data::dataset::ImageSet,
-    ds: &Dataset,
-    meta: DumpMeta,
-) -> Result<Dump> {
-    Ok(Dump {
-        z: Matrix::new(z.n(), z.d(), z.into_x())?,
-        h: Some(Matrix::new(h.n(), h.d(), h.into_x())?),
-        label: set.labels.clone(),
-        index: Some(set.source_index.clone()),
-        meta: DumpMeta {
-            classes: ds.classes.clone(),
-            wnids: ds.wnids.clone(),
-            negstudy_version: Some(crate::VERSION.into()),
-            ..meta
-        },
-    })
-}
-
-/// `embed` of a weights file negstudy did not train (PyTorch or
-/// safetensors), on the CPU, with the architecture read from the weights.
-fn embed_file(req: &EmbedRequest) -> Result<Dump> {
-    let spec = req.data.as_deref().with_context(|| {
-        format!(
-            "{}: embedding a weights file needs --data (which images to embed)",
-            req.checkpoint.display()
-        )
-    })?;
-    let (ds, stats) = trainer::data(spec)?;
-    let dev = device("cpu")?;
-    let momentum = req.encoder == EncoderRole::Momentum;
-    let loaded =
-        crate::model::foreign::load(&req.checkpoint, req.prefix.as_deref(), momentum, &dev)?;
-    let set = part(&ds, req.split);
-    if loaded.model.in_channels != set.channels {
-        anyhow::bail!(
-            "{}: the encoder takes {} input channels but '{spec}' has {}",
-            req.checkpoint.display(),
-            loaded.model.in_channels,
-            set.channels
-        );
-    }
-    let norm = normalization(req, &stats, set.channels)?;
-    dump_of(
-        eval::encode(&loaded.encoder, &set, &norm, &dev, 256),
-        &set,
-        &ds,
-        DumpMeta {
-            encoder: Some(req.encoder.name().into()),
-            source: Some(format!(
-                "{} ({}, encoder under '{}', {})",
-                req.checkpoint.display(),
-                loaded.layout,
-                loaded.prefix,
-                loaded.model.arch.name()
-            )),
-            epoch: None,
-            dataset: Some(format!("{spec} ({:?} part)", req.split).to_lowercase()),
-            ..DumpMeta::default()
-        },
-    )
 }

@@ -1,5 +1,6 @@
 //! A negstudy encoder out to PyTorch: its weights under torchvision's names
-//! (`model::torchvision`) in a safetensors file.
+//! (`model::torchvision`) in a safetensors file or a `torch.save` file
+//! (`model::pth`), by the output's extension.
 
 use super::evaluate::Opened;
 use crate::model::torchvision;
@@ -14,7 +15,7 @@ pub struct ExportRequest {
     /// A run folder (its last checkpoint) or a checkpoint folder.
     pub checkpoint: PathBuf,
     pub encoder: EncoderRole,
-    /// `.safetensors`.
+    /// `.safetensors`, or `.pth` / `.pt` / `.pth.tar` (`torch.save`'s format).
     pub out: PathBuf,
 }
 
@@ -30,22 +31,19 @@ pub struct Exported {
 /// Writes the encoder's weights (atomically; an existing file is replaced
 /// only if `negstudy export` wrote it).
 pub fn export(req: &ExportRequest) -> Result<Exported> {
-    match req.out.extension().and_then(|e| e.to_str()) {
-        Some("safetensors") => {}
-        Some("pth" | "pt" | "tar") => bail!(
-            "{}: writing PyTorch pickles is not supported yet; write a .safetensors file \
-             (PyTorch: safetensors.torch.load_file) instead",
-            req.out.display()
-        ),
+    let pth = match req.out.extension().and_then(|e| e.to_str()) {
+        Some("safetensors") => false,
+        Some("pth" | "pt") => true,
+        Some("tar") if req.out.to_string_lossy().ends_with(".pth.tar") => true,
         _ => bail!(
-            "{}: the export format follows the extension; use .safetensors",
+            "{}: the export format follows the extension; use .safetensors, .pth, .pt or .pth.tar",
             req.out.display()
         ),
-    }
+    };
     let run = Opened::open(&req.checkpoint, None)?;
     let enc = run.encoder(req.encoder)?;
     let model = run.model();
-    let tensors = torchvision::export(&enc, &model)?;
+    let tensors = torchvision::export(&enc, &model.shape())?;
     let meta = [
         ("negstudy_version", crate::VERSION.to_string()),
         (
@@ -72,8 +70,14 @@ pub fn export(req: &ExportRequest) -> Result<Exported> {
     .collect();
     crate::atomic::write_with(
         &req.out,
-        crate::atomic::Kind::Weights(torchvision::exported_by_negstudy),
-        |tmp: &Path| torchvision::save_safetensors(&tensors, meta, tmp),
+        crate::atomic::Kind::Weights(exported_by_negstudy),
+        |tmp: &Path| {
+            if pth {
+                crate::model::pth::save_pth(&tensors, meta, tmp)
+            } else {
+                torchvision::save_safetensors(&tensors, meta, tmp)
+            }
+        },
     )?;
     Ok(Exported {
         path: req.out.clone(),
@@ -81,4 +85,10 @@ pub fn export(req: &ExportRequest) -> Result<Exported> {
         tensors: tensors.len(),
         values: tensors.iter().map(|t| t.values.len()).sum(),
     })
+}
+
+/// Whether `path` is a weights file `negstudy export` wrote: a safetensors
+/// file with its mark, or a `.pth` with its record.
+fn exported_by_negstudy(path: &Path) -> bool {
+    torchvision::exported_by_negstudy(path) || crate::model::pth::exported_by_negstudy(path)
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! TrainConfig ──train::trainer::train──► run folder (checkpoints, train_log.csv)
 //!   run folder ──evaluate::evaluate────► EvalReport (linear probe, kNN) → eval.json
-//!   run folder ──evaluate::embed───────► store::Dump → .safetensors
+//!   run folder or weights file ──embed::embed──► store::Dump → .safetensors
 //!   dump(s)    ──analyze::analyze──────► report bundle + AnalysisSummary
 //!   run folder ──export::export────────► encoder weights, torchvision names
 //! ```
@@ -13,5 +13,7 @@
 //! command line or reads a result back through untyped JSON.
 
 pub mod analyze;
+pub mod embed;
+pub mod embed_folder;
 pub mod evaluate;
 pub mod export;

@@ -3,7 +3,8 @@
 
 use super::recipe::{Recipe, RunSpec};
 use crate::pipeline::analyze::{analyze, AnalyzeRequest};
-use crate::pipeline::evaluate::{embed, evaluate, EmbedRequest, EvalRequest};
+use crate::pipeline::embed::{embed, EmbedRequest};
+use crate::pipeline::evaluate::{evaluate, EvalRequest};
 use crate::train::{checkpoint, trainer};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};

@@ -50,6 +50,62 @@ impl Features {
     }
 }
 
+/// Backbone features (`h`) and normalised embeddings (`z`), accumulated
+/// batch by batch.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    h: Vec<f32>,
+    z: Vec<f32>,
+    hd: usize,
+    zd: usize,
+}
+
+impl Encoded {
+    /// Runs the encoder (eval mode) on `n` normalised CHW images of
+    /// `c × hgt × w` in `data`, and keeps their `h` and `z` rows.
+    pub fn push(
+        &mut self,
+        enc: &Encoder,
+        data: Vec<f32>,
+        n: usize,
+        (c, hgt, w): (usize, usize, usize),
+        device: &Device,
+    ) {
+        let x = super::trainer::images(data, n, c, hgt, w, device);
+        let feat = enc.features(x);
+        let z = crate::model::l2_normalize(enc.head(feat.clone()));
+        self.hd = feat.dims()[1];
+        self.zd = z.dims()[1];
+        let values = |t: Tensor<2>| {
+            t.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap_or_default()
+        };
+        self.h.extend(values(feat));
+        self.z.extend(values(z));
+    }
+
+    /// `(h, z)` with one label per row pushed.
+    pub fn finish(self, labels: Vec<i64>) -> (Features, Features) {
+        let n = labels.len();
+        (
+            Features {
+                n,
+                d: self.hd,
+                x: self.h,
+                y: labels.clone(),
+            },
+            Features {
+                n,
+                d: self.zd,
+                x: self.z,
+                y: labels,
+            },
+        )
+    }
+}
+
 /// Backbone features (`h`) and normalised embeddings (`z`) of every image, in order.
 pub fn encode(
     enc: &Encoder,
@@ -60,47 +116,16 @@ pub fn encode(
 ) -> (Features, Features) {
     let (c, h, w) = (set.channels, set.height, set.width);
     let size = c * h * w;
-    let (mut hs, mut zs) = (Vec::new(), Vec::new());
-    let (mut hd, mut zd) = (0, 0);
+    let mut out = Encoded::default();
     for start in (0..set.len()).step_by(batch) {
         let end = (start + batch).min(set.len());
         let mut data = vec![0f32; (end - start) * size];
-        for (i, out) in (start..end).zip(data.chunks_mut(size)) {
-            plain(set.image(i), h, w, c, norm, out);
+        for (i, x) in (start..end).zip(data.chunks_mut(size)) {
+            plain(set.image(i), h, w, c, norm, x);
         }
-        let x = super::trainer::images(data, end - start, c, h, w, device);
-        let feat = enc.features(x);
-        let z = crate::model::l2_normalize(enc.head(feat.clone()));
-        hd = feat.dims()[1];
-        zd = z.dims()[1];
-        hs.extend(
-            feat.into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .unwrap_or_default(),
-        );
-        zs.extend(
-            z.into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .unwrap_or_default(),
-        );
+        out.push(enc, data, end - start, (c, h, w), device);
     }
-    let n = set.len();
-    (
-        Features {
-            n,
-            d: hd,
-            x: hs,
-            y: set.labels.clone(),
-        },
-        Features {
-            n,
-            d: zd,
-            x: zs,
-            y: set.labels.clone(),
-        },
-    )
+    out.finish(set.labels.clone())
 }
 
 /// Raw pixels in [0, 1] as features (the "no learning" baseline).

@@ -4,6 +4,7 @@ use std::process::Command;
 
 /// Runs the `negstudy` binary, fails the test with its stderr unless it
 /// succeeds, and returns its stdout.
+#[allow(dead_code)]
 pub fn negstudy(args: &[&str]) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_negstudy"))
         .args(args)
@@ -37,3 +38,39 @@ pub const TINY_TRAIN: [&str; 15] = [
     "2",
     "--quiet",
 ];
+
+/// Runs `negstudy` in `dir` and returns what it did (success not required).
+#[allow(dead_code)]
+pub fn negstudy_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// Trains `runs/<name>` in `dir`: one epoch (two steps) of `resnet-narrow`
+/// on 128 bundled images, for tests that need a checkpoint, not learning.
+#[allow(dead_code)]
+pub fn train_two_steps(dir: &std::path::Path, name: &str) {
+    let o = negstudy_in(
+        dir,
+        &[
+            "train",
+            "--name",
+            name,
+            "--arch",
+            "resnet-narrow",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--queue-size",
+            "128",
+            "--train-limit",
+            "128",
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -35,6 +35,28 @@ z (L2-normalised head output) on the same fixed inputs x:
   `module.queue_ptr`, and `optimizer` (SGD state with momentum buffers);
   `moco_narrow_key_outputs.safetensors` — x, h, z of the key encoder.
 
+* `torch_bottleneck.safetensors` — a ResNet of a shape negstudy does not
+  train: ImageNet stem (7x7 stride-2 conv1, 3x3 max-pool) of width 8,
+  bottleneck blocks [1, 2, 1, 1] with 2 groups in the 3x3 convolutions
+  (ResNeXt-style; widths 8-64, outputs 32-256), 3 input channels, and a
+  classifier head (a single `fc`, 10 classes); `torch_bottleneck_outputs.safetensors`
+  holds x (2x3x64x64), h, `z` = normalize(h) (the head left out, negstudy's
+  default) and `z_fc` = normalize(fc(h)) (`--head fc`).
+* `solo_narrow.ckpt` — solo-learn's Lightning layout: `epoch`,
+  `state_dict` with `backbone.*` (a headless narrow ResNet on 3 channels:
+  fc = Identity) and `projector.*`; `solo_narrow_outputs.safetensors`
+  holds x, h and z = normalize(h).
+* `images/` — real photographs (scikit-image's `astronaut`, `coffee`,
+  `chelsea`, `rocket`: public domain or CC0), reduced, as PNG (RGB, a grey
+  one and an RGBA one), in class folders named by wnids, and
+  `images_torchvision.safetensors`: for each image (sorted order, as
+  `ImageFolder` lists them, which loads it as PIL RGB), the u8 pixels after
+  torchvision's standard evaluation transform's `Resize(256)` and
+  `CenterCrop(224)` as `pixels` [N, 224, 224, 3], after `Resize(40)`,
+  `CenterCrop(32)` (a downscale by up to 10x, where antialiasing matters)
+  as `pixels_small`, `label`, and `x0`: the first image all the way through
+  `ToTensor()` and `Normalize(ImageNet)` [1, 3, 224, 224].
+
 The way back (import, then export again) is checked in Rust: the re-exported
 tensors must equal `torch_narrow.safetensors` bit for bit, so PyTorch would
 load exactly the weights it made.
@@ -127,5 +149,112 @@ def main():
     save_file(outputs(key, x), os.path.join(HERE, "moco_narrow_key_outputs.safetensors"))
 
 
+def bottleneck_resnet():
+    """A small ResNeXt-style model in torchvision's classes: ImageNet stem
+    of width 8, bottleneck [1, 2, 1, 1], 2 groups, a 10-way classifier fc."""
+    block = torchvision.models.resnet.Bottleneck
+    m = torchvision.models.resnet.ResNet(block, [1, 2, 1, 1], num_classes=10, groups=2, width_per_group=32)
+    m.inplanes = 8
+    m.conv1 = nn.Conv2d(3, 8, 7, 2, 3, bias=False)
+    m.bn1 = nn.BatchNorm2d(8)
+    m.layer1 = m._make_layer(block, 8, 1)
+    m.layer2 = m._make_layer(block, 16, 2, stride=2)
+    m.layer3 = m._make_layer(block, 32, 1, stride=2)
+    m.layer4 = m._make_layer(block, 64, 1, stride=2)
+    m.fc = nn.Linear(64 * block.expansion, 10)
+    return m
+
+
+def warm(m, shape, steps=20):
+    """Random weights and BatchNorm statistics warmed on random batches
+    (so they are not 0 and 1), then eval mode."""
+    m.train()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        for _ in range(steps):
+            m(torch.randn(*shape) * 2.0 + 0.5)
+    m.eval()
+    return m
+
+
+def more_shapes():
+    torch.manual_seed(1)
+    m = warm(bottleneck_resnet(), (16, 3, 64, 64))
+    x = torch.randn(2, 3, 64, 64)
+    out = outputs_with(m, x, head=m.fc)
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, os.path.join(HERE, "torch_bottleneck.safetensors"))
+    save_file(out, os.path.join(HERE, "torch_bottleneck_outputs.safetensors"))
+
+    backbone = narrow_resnet(in_channels=3)
+    backbone.fc = nn.Identity()
+    warm(backbone, (16, 3, 32, 32))
+    projector = nn.Sequential(nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 64))
+    x = torch.randn(3, 3, 32, 32)
+    state = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
+    state.update({f"projector.{k}": v for k, v in projector.state_dict().items()})
+    torch.save({"epoch": 100, "global_step": 1000, "state_dict": state}, os.path.join(HERE, "solo_narrow.ckpt"))
+    save_file(outputs_with(backbone, x, head=None), os.path.join(HERE, "solo_narrow_outputs.safetensors"))
+
+
+@torch.no_grad()
+def outputs_with(m, x, head):
+    """Eval-mode h, z = normalize(h), and z_fc = normalize(head(h))."""
+    m.eval()
+    y = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+    y = m.layer4(m.layer3(m.layer2(m.layer1(y))))
+    h = torch.flatten(m.avgpool(y), 1)
+    out = {"x": x.contiguous(), "h": h.contiguous(), "z": F.normalize(h, dim=1).contiguous()}
+    if head is not None:
+        out["z_fc"] = F.normalize(head(h), dim=1).contiguous()
+    return out
+
+
+# Real photographs from scikit-image's data folder (public domain / CC0),
+# with the wnid folder each goes in and how it is stored.
+PHOTOS = [
+    ("astronaut", "n09835506", "RGB", (300, 300)),
+    ("coffee", "n07920052", "RGB", (400, 267)),
+    ("chelsea", "n02123045", "L", (451, 300)),
+    ("rocket", "n04099969", "RGBA", (214, 320)),
+    ("coffee", "n07920052", "RGB", (180, 120)),
+]
+
+
+def images():
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+    from torchvision import transforms
+
+    root = os.path.join(HERE, "images")
+    for i, (name, wnid, mode, size) in enumerate(PHOTOS):
+        img = Image.fromarray(getattr(skimage.data, name)()).convert(mode)
+        img = img.resize(size, Image.LANCZOS)
+        os.makedirs(os.path.join(root, wnid), exist_ok=True)
+        img.save(os.path.join(root, wnid, f"{name}_{i}.png"))
+    ds = torchvision.datasets.ImageFolder(root)
+    norm = transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    big = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])
+    small = transforms.Compose([transforms.Resize(40), transforms.CenterCrop(32)])
+    u8 = lambda img: torch.from_numpy(np.asarray(img).copy())
+    save_file(
+        {
+            "pixels": torch.stack([u8(big(img)) for img, _ in ds]).contiguous(),
+            "pixels_small": torch.stack([u8(small(img)) for img, _ in ds]).contiguous(),
+            "x0": norm(transforms.ToTensor()(big(ds[0][0]))).unsqueeze(0).contiguous(),
+            "label": torch.tensor([y for _, y in ds.samples]),
+        },
+        os.path.join(HERE, "images_torchvision.safetensors"),
+    )
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+
+    # `more`: only the fixtures added after the first set (leaves the
+    # others, and their random draws, as they were committed).
+    if sys.argv[1:] != ["more"]:
+        main()
+    more_shapes()
+    images()

@@ -1,0 +1,156 @@
+//! Embedding an image folder (`DIR/<class>/<image>`, `data::image_folder`)
+//! without holding its pixels: batches are decoded and preprocessed in
+//! parallel on a producer thread, one batch ahead of the encoder's forward
+//! pass, with a progress bar.
+
+use crate::data::augment::{plain, Normalize};
+use crate::data::image_folder::{ImageFolder, Preprocess};
+use crate::model::Encoder;
+use crate::train::eval::{Encoded, Features};
+use anyhow::{bail, Result};
+use burn::prelude::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use std::path::PathBuf;
+
+/// Images per forward pass.
+const BATCH: usize = 32;
+
+/// One batch ready for the encoder: normalised CHW values of `n` images of
+/// `height × width`.
+struct Prepared {
+    data: Vec<f32>,
+    n: usize,
+    height: usize,
+    width: usize,
+}
+
+/// Decodes and preprocesses `files` in parallel; every image must come out
+/// at the size of the folder's first (`first`, set by the first batch).
+fn prepare(
+    files: &[(PathBuf, i64)],
+    pre: Preprocess,
+    norm: &Normalize,
+    first: &mut Option<(usize, usize, PathBuf)>,
+) -> Result<Prepared> {
+    let images: Vec<(usize, usize, Vec<u8>)> = files
+        .par_iter()
+        .map(|(path, _)| pre.load(path))
+        .collect::<Result<_>>()?;
+    let (h0, w0, _) = first.get_or_insert_with(|| (images[0].0, images[0].1, files[0].0.clone()));
+    let (height, width) = (*h0, *w0);
+    for ((h, w, _), (path, _)) in images.iter().zip(files) {
+        if (*h, *w) != (height, width) {
+            bail!(
+                "{}: {w}×{h} after preprocessing, but {} is {width}×{height}; give --resize and \
+                 --crop to bring the images to one size",
+                path.display(),
+                first
+                    .as_ref()
+                    .map_or(String::new(), |f| f.2.display().to_string()),
+            );
+        }
+    }
+    let size = pre.channels * height * width;
+    let mut data = vec![0f32; images.len() * size];
+    data.par_chunks_mut(size)
+        .zip(&images)
+        .for_each(|(out, (h, w, px))| plain(px, *h, *w, pre.channels, norm, out));
+    Ok(Prepared {
+        data,
+        n: images.len(),
+        height,
+        width,
+    })
+}
+
+/// Where an image folder's embedding spent its time.
+#[derive(Clone, Copy, Debug)]
+pub struct Timings {
+    pub images: usize,
+    /// The whole embedding, wall time.
+    pub wall_seconds: f64,
+    /// Decoding and preprocessing, wall time on the producer thread
+    /// (overlapped with the encoder's).
+    pub prepare_seconds: f64,
+    /// The encoder's forward passes, wall time.
+    pub forward_seconds: f64,
+}
+
+impl std::fmt::Display for Timings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} images in {:.1} s ({:.2} images/s); decoding and preprocessing {:.1} s \
+             (its own thread, overlapped), encoder forward {:.1} s",
+            self.images,
+            self.wall_seconds,
+            self.images as f64 / self.wall_seconds.max(1e-9),
+            self.prepare_seconds,
+            self.forward_seconds
+        )
+    }
+}
+
+/// `h` and `z` of every image of `folder`, in its order (labels are the
+/// class positions), and where the time went.
+pub fn encode_folder(
+    enc: &Encoder,
+    folder: &ImageFolder,
+    pre: Preprocess,
+    norm: &Normalize,
+    device: &Device,
+    quiet: bool,
+) -> Result<((Features, Features), Timings)> {
+    let start = std::time::Instant::now();
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(folder.files.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "embedding [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared>>(1);
+    let (out, prepare_seconds, forward_seconds) = std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            let mut first = None;
+            let mut busy = 0.0;
+            for chunk in folder.files.chunks(BATCH) {
+                let t = std::time::Instant::now();
+                let batch = prepare(chunk, pre, norm, &mut first);
+                busy += t.elapsed().as_secs_f64();
+                let failed = batch.is_err();
+                // A closed channel: the encoder side stopped (an error).
+                if tx.send(batch).is_err() || failed {
+                    break;
+                }
+            }
+            busy
+        });
+        let mut encoded = Encoded::default();
+        let mut forward = 0.0;
+        for batch in rx {
+            let b = batch?;
+            let t = std::time::Instant::now();
+            encoded.push(enc, b.data, b.n, (pre.channels, b.height, b.width), device);
+            forward += t.elapsed().as_secs_f64();
+            bar.inc(b.n as u64);
+        }
+        let prepare = producer.join().unwrap_or(f64::NAN);
+        Ok::<_, anyhow::Error>((encoded, prepare, forward))
+    })?;
+    bar.finish_and_clear();
+    let timings = Timings {
+        images: folder.files.len(),
+        wall_seconds: start.elapsed().as_secs_f64(),
+        prepare_seconds,
+        forward_seconds,
+    };
+    let labels = folder.files.iter().map(|(_, label)| *label).collect();
+    Ok((out.finish(labels), timings))
+}
