@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod eval;
+pub mod key_thread;
 pub mod log;
 pub mod moco;
 pub mod run_lock;

@@ -15,6 +15,7 @@
 
 use super::checkpoint::{self, Checkpoint};
 use super::config::TrainConfig;
+use super::key_thread::{KeyJob, KeyThread};
 use super::log::LogRow;
 use super::moco::{self, Filter, Queue};
 pub use super::state::State;
@@ -23,7 +24,7 @@ use crate::data::augment::{spawn_epoch, Normalize};
 use crate::data::dataset::{self, Dataset};
 use crate::model::Encoder;
 use crate::model::ModelConfig;
-use crate::rng::{self, Purpose, Rng};
+use crate::rng::{self, Purpose};
 use anyhow::{bail, Result};
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
@@ -32,7 +33,6 @@ use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::seq::SliceRandom;
 use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -173,6 +173,7 @@ pub fn train(
     }
     let step = Step {
         filter: config.filter()?,
+        keys: KeyThread::spawn()?,
         shape: (train_set.channels, train_set.height, train_set.width),
         steps_per_epoch,
         device: &ad,
@@ -285,6 +286,8 @@ fn progress_bar(quiet: bool, steps: u64, done: u64) -> ProgressBar {
 /// What one training step needs besides the state and the batch.
 struct Step<'a> {
     filter: Filter,
+    /// Where the key encoder's forward passes run.
+    keys: KeyThread,
     /// Image shape (channels, height, width).
     shape: (usize, usize, usize),
     steps_per_epoch: usize,
@@ -345,20 +348,23 @@ impl Step<'_> {
         let lr = config.lr_at(state.step, self.steps_per_epoch);
         // 1. Momentum update of the key encoder (before the forward passes).
         state.key = momentum_update(&state.query, state.key, config.momentum);
-        // 2. Queries: the query encoder on the first view, with gradients.
+        // 2. Keys: the key encoder on the second view with shuffle-BN,
+        // detached — started on the key thread (see `train::key_thread`)
+        // so that it runs beside
+        // 3. queries: the query encoder on the first view, with gradients.
+        self.keys.start(KeyJob {
+            key: state.key.clone(),
+            view: batch.key_view,
+            batch: b,
+            shape: self.shape,
+            splits: config.shuffle_bn_splits,
+            rng: rng::stream(config.seed, Purpose::ShuffleBn, state.step as u64),
+            device: dev.clone(),
+        })?;
         let q = state
             .query
             .forward(images(batch.query_view, b, c, h, w, dev));
-        // 3. Keys: the key encoder on the second view with shuffle-BN, detached.
-        let k = shuffled_keys(
-            &state.key,
-            batch.key_view,
-            b,
-            self.shape,
-            config.shuffle_bn_splits,
-            rng::stream(config.seed, Purpose::ShuffleBn, state.step as u64),
-            dev,
-        );
+        let k = self.keys.finish()?;
         // 4. Logits [q·k⁺, q·queue] / T with the filtered negatives at −∞.
         let labels = Tensor::<1, Int>::from_data(TensorData::new(batch.labels.clone(), [b]), dev);
         let l = moco::logits(
@@ -399,39 +405,4 @@ impl Step<'_> {
         };
         Ok((state, out))
     }
-}
-
-/// Keys for a batch: shuffled, encoded in `splits` sub-batches (each with its
-/// own BatchNorm statistics), un-shuffled, detached.
-fn shuffled_keys(
-    key: &Encoder,
-    view: Vec<f32>,
-    b: usize,
-    (c, h, w): (usize, usize, usize),
-    splits: usize,
-    mut rng: Rng,
-    device: &Device,
-) -> Tensor<2> {
-    let size = c * h * w;
-    let mut perm: Vec<usize> = (0..b).collect();
-    perm.shuffle(&mut rng);
-    let mut shuffled = Vec::with_capacity(view.len());
-    for &i in &perm {
-        shuffled.extend_from_slice(&view[i * size..(i + 1) * size]);
-    }
-    let chunk = b / splits;
-    let parts: Vec<Tensor<2>> = shuffled
-        .chunks(chunk * size)
-        .map(|part| key.forward(images(part.to_vec(), part.len() / size, c, h, w, device)))
-        .collect();
-    let k = Tensor::cat(parts, 0);
-    let mut inverse = vec![0i64; b];
-    for (pos, &i) in perm.iter().enumerate() {
-        inverse[i] = pos as i64;
-    }
-    k.select(
-        0,
-        Tensor::<1, Int>::from_data(TensorData::new(inverse, [b]), device),
-    )
-    .detach()
 }
