@@ -75,14 +75,36 @@ impl Block {
             }
         }
         let skip = match &self.shortcut {
-            Some((c, bn)) => bn.forward(c.forward(x)),
+            Some((c, bn)) => bn.forward(shortcut_conv(c, x)),
             None => x,
         };
         relu(y + skip)
     }
 }
 
-/// Backbone + MLP head.
+/// A shortcut's 1×1 convolution. At stride 2 it reads every second row and
+/// column only, so it is computed as those pixels (a strided slice) under a
+/// 1×1 stride-1 convolution: the same products and sums, through burn
+/// Flex's 1×1 fast path (a plain GEMM) rather than its general im2col path.
+fn shortcut_conv(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [_, _, kh, kw] = c.weight.dims();
+    let stride = c.stride;
+    if (kh, kw) != (1, 1) || stride == [1, 1] {
+        return c.forward(x);
+    }
+    use burn::tensor::Slice;
+    let every = |s: usize| Slice::new(0, None, s as isize);
+    let picked = x.slice([
+        Slice::full(),
+        Slice::full(),
+        every(stride[0]),
+        every(stride[1]),
+    ]);
+    let options = burn::tensor::ops::ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    burn::tensor::module::conv2d(picked, c.weight.val(), None, options)
+}
+
+/// Backbone + head.
 #[derive(Module, Debug)]
 pub struct Encoder {
     stem: Conv2d,
@@ -191,6 +213,59 @@ pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
 mod tests {
     use super::*;
     use crate::model::{Arch, ModelConfig};
+
+    #[test]
+    fn a_strided_shortcut_computes_what_the_strided_convolution_computes() {
+        // Outputs and both gradients (input and weight) of the sliced 1×1
+        // path against burn's own stride-2 convolution, on even and odd
+        // sizes; the same products are summed, so the tolerance is tight.
+        let dev = crate::train::trainer::device("cpu").unwrap().autodiff();
+        for (h, w) in [(8, 8), (7, 9), (1, 1)] {
+            let c = conv(3, 5, 1, 2, 0, 1, &dev);
+            let data: Vec<f32> = (0..2 * 3 * h * w)
+                .map(|i| ((i * 7919) % 97) as f32 / 48.0 - 1.0)
+                .collect();
+            let run = |fast: bool| {
+                let x = Tensor::<4>::from_data(TensorData::new(data.clone(), [2, 3, h, w]), &dev)
+                    .require_grad();
+                let y = if fast {
+                    shortcut_conv(&c, x.clone())
+                } else {
+                    c.forward(x.clone())
+                };
+                let grads = (y.clone() * y.clone()).sum().backward();
+                let v = |t: Tensor<4>| {
+                    t.into_data()
+                        .convert::<f32>()
+                        .try_into_vec::<f32>()
+                        .unwrap()
+                };
+                let gx = x.grad(&grads).unwrap();
+                let gw = c.weight.val().grad(&grads).unwrap();
+                (
+                    v(y),
+                    gx.into_data()
+                        .convert::<f32>()
+                        .try_into_vec::<f32>()
+                        .unwrap(),
+                    gw.into_data()
+                        .convert::<f32>()
+                        .try_into_vec::<f32>()
+                        .unwrap(),
+                )
+            };
+            let (fast, slow) = (run(true), run(false));
+            let close = |a: &[f32], b: &[f32]| {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| (x - y).abs() <= 1e-5 * (1.0 + y.abs()))
+            };
+            assert!(close(&fast.0, &slow.0), "output {h}×{w}");
+            assert!(close(&fast.1, &slow.1), "input gradient {h}×{w}");
+            assert!(close(&fast.2, &slow.2), "weight gradient {h}×{w}");
+        }
+    }
 
     #[test]
     fn torchvision_resnet50_has_the_parameter_count_torchvision_reports() {
