@@ -1,7 +1,10 @@
-//! The one call into `matrixmultiply::sgemm`: C ← α·A·B + β·C for f32
-//! matrices held in slices and described by shape and strides. sgemm reads
-//! and writes through raw pointers; here every element it can touch is
-//! checked to lie inside its slice first, so its callers stay safe code.
+//! The calls into the GEMM libraries: C ← α·A·B + β·C for f32 matrices
+//! held in slices and described by shape and strides. `matrixmultiply`
+//! (threaded, for the analyses' large products) and `gemm` (single-thread,
+//! inside the CPU kernels' own parallel loops, where it measures faster on
+//! their small products: `bench kernels`) read and write through raw
+//! pointers; here every element either can touch is checked to lie inside
+//! its slice first, so their callers stay safe code.
 
 /// A matrix inside a slice: element (i, j) is `data[i·row_stride + j·col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -50,11 +53,10 @@ impl<'a> View<'a> {
     }
 }
 
-/// `c ← alpha·a·b + beta·c`, with `c` row-major `a.rows × b.cols`.
-///
-/// Panics if the shapes disagree or a view reaches outside its slice: a
-/// caller's bug, caught before any raw pointer is read.
-pub fn gemm(alpha: f32, a: View, b: View, beta: f32, c: &mut [f32]) {
+/// Checks the shapes and that every element lies inside its slice, and
+/// returns (m, k, n). Panics otherwise: a caller's bug, caught before any
+/// raw pointer is read.
+fn checked(a: &View, b: &View, c: &[f32]) -> (usize, usize, usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
         b.rows == k && a.fits() && b.fits() && m.checked_mul(n).is_some_and(|mn| c.len() >= mn),
@@ -62,6 +64,15 @@ pub fn gemm(alpha: f32, a: View, b: View, beta: f32, c: &mut [f32]) {
         b.rows,
         c.len()
     );
+    (m, k, n)
+}
+
+/// `c ← alpha·a·b + beta·c`, with `c` row-major `a.rows × b.cols`
+/// (matrixmultiply, threaded).
+///
+/// Panics if the shapes disagree or a view reaches outside its slice.
+pub fn gemm(alpha: f32, a: View, b: View, beta: f32, c: &mut [f32]) {
+    let (m, k, n) = checked(&a, &b, c);
     // SAFETY: every element sgemm reads from A and B lies inside its slice
     // (`fits`, with strides and offsets within isize), C holds m×n values
     // written row-major with strides (n, 1), and the three slices are
@@ -82,6 +93,41 @@ pub fn gemm(alpha: f32, a: View, b: View, beta: f32, c: &mut [f32]) {
             c.as_mut_ptr(),
             n as isize,
             1,
+        );
+    }
+}
+
+/// `c ← a·b + c` (accumulate), on the calling thread only (the `gemm`
+/// crate), for callers that parallelise around it.
+///
+/// Panics if the shapes disagree or a view reaches outside its slice.
+pub fn gemm_accumulate_here(a: View, b: View, c: &mut [f32]) {
+    let (m, k, n) = checked(&a, &b, c);
+    // SAFETY: as in `gemm`: A and B are read only inside their slices
+    // (`checked`), C is m×n row-major (column stride 1, row stride n) inside
+    // `c`, borrowed mutably so it aliases neither input. The crate computes
+    // dst ← alpha·dst + beta·lhs·rhs; alpha = beta = 1 with read_dst.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
         );
     }
 }

@@ -35,6 +35,7 @@ pub mod difficulty;
 pub mod gemm;
 pub mod hierarchy;
 pub mod input_file;
+pub mod kernels;
 pub mod model;
 pub mod pipeline;
 pub mod plot;

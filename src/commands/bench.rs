@@ -18,6 +18,17 @@ pub enum BenchCommand {
     Train(TrainBench),
     /// The analysis pass against a straightforward single-thread full-sort implementation.
     Analyze(AnalyzeBench),
+    /// negstudy's native CPU kernels against burn's generic ops, op by op,
+    /// on the convolutions and BatchNorms of the two benchmarked networks.
+    Kernels(KernelsBench),
+}
+
+/// `bench kernels`' settings.
+#[derive(Debug, Args)]
+pub struct KernelsBench {
+    /// Timed repetitions of each op (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
 }
 
 /// `bench train`'s settings.
@@ -46,6 +57,9 @@ pub struct TrainBench {
     /// Alternating runs of each configuration (the best of each is reported).
     #[arg(long, default_value_t = 2)]
     rounds: usize,
+    /// Skip the comparison with burn's generic ops (the native kernels off).
+    #[arg(long)]
+    no_generic: bool,
 }
 
 /// `bench analyze`'s settings.
@@ -156,6 +170,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Train(b) => b.run(),
         BenchCommand::Analyze(b) => b.run(),
+        BenchCommand::Kernels(b) => b.run(),
     }
 }
 
@@ -172,6 +187,7 @@ impl TrainBench {
             device,
             drop,
             rounds,
+            no_generic,
         } = self;
         let base = crate::train::config::TrainConfig {
             name: "bench".into(),
@@ -198,14 +214,26 @@ impl TrainBench {
             drop: Some(drop.clone()),
             ..base.clone()
         });
-        let (mut plain, mut filtered) = (0f64, 0f64);
+        let (mut plain, mut filtered, mut generic) = (0f64, 0f64, 0f64);
         for _ in 0..rounds.max(1) {
             plain = plain.max(throughput(base.clone(), warmup)?);
             if let Some(c) = &filtered_config {
                 filtered = filtered.max(throughput(c.clone(), warmup)?);
             }
+            if !no_generic {
+                crate::kernels::set_native(false);
+                let ips = throughput(base.clone(), warmup);
+                crate::kernels::set_native(true);
+                generic = generic.max(ips?);
+            }
         }
         println!("  no filter:                      {plain:.1} images/s (best of {rounds})");
+        if !no_generic {
+            println!(
+                "  burn's generic ops instead:     {generic:.1} images/s (best of {rounds}); native kernels {:.2}x",
+                plain / generic
+            );
+        }
         if filtered_config.is_some() {
             println!("  drop '{drop}': {filtered:.1} images/s (best of {rounds})");
             println!(
@@ -221,6 +249,54 @@ impl TrainBench {
                 step * 1e3
             );
         }
+        Ok(())
+    }
+}
+
+impl KernelsBench {
+    /// Every op of the two networks, native against generic, with the
+    /// step-sum of each column.
+    fn run(self) -> Result<()> {
+        use crate::kernels::compare;
+        println!(
+            "native kernels vs burn's generic ops (Flex), {} CPU threads, best of {}",
+            rayon::current_num_threads(),
+            self.repeat
+        );
+        println!(
+            "  {:<26} {:<30} {:>10} {:>10} {:>7} {:>10}",
+            "op", "shape", "native ms", "generic ms", "ratio", "max diff"
+        );
+        let print = |c: &compare::OpComparison| {
+            println!(
+                "  {:<26} {:<30} {:>10.2} {:>10.2} {:>6.2}x {:>10.1e}",
+                c.op,
+                c.shape,
+                c.native_ms,
+                c.generic_ms,
+                c.generic_ms / c.native_ms,
+                c.max_rel_diff
+            )
+        };
+        let mut rows = Vec::new();
+        for (i, layer) in compare::training_layers().iter().enumerate() {
+            rows.extend(compare::compare_conv(layer, self.repeat, i as u64));
+        }
+        for (i, shape) in compare::training_batch_norms().into_iter().enumerate() {
+            rows.push(compare::compare_batch_norm(
+                shape,
+                self.repeat,
+                100 + i as u64,
+            ));
+        }
+        rows.iter().for_each(print);
+        let (native, generic) = rows
+            .iter()
+            .fold((0.0, 0.0), |(n, g), c| (n + c.native_ms, g + c.generic_ms));
+        println!(
+            "  all ops above, once each: native {native:.1} ms, generic {generic:.1} ms ({:.2}x)",
+            generic / native
+        );
         Ok(())
     }
 }

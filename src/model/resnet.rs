@@ -2,6 +2,7 @@
 //! pool and head, built from a [`ResnetShape`].
 
 use super::shape::{Head, ResnetShape, Stage, Stem};
+use crate::kernels::batch_norm_layer as batch_norm;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -69,16 +70,34 @@ impl Block {
         let mut y = x.clone();
         let last = self.convs.len() - 1;
         for (i, (c, bn)) in self.convs.iter().zip(&self.bns).enumerate() {
-            y = bn.forward(c.forward(y));
+            y = batch_norm(bn, conv_forward(c, y));
             if i < last {
                 y = relu(y);
             }
         }
         let skip = match &self.shortcut {
-            Some((c, bn)) => bn.forward(shortcut_conv(c, x)),
+            Some((c, bn)) => batch_norm(bn, shortcut_conv(c, x)),
             None => x,
         };
         relu(y + skip)
+    }
+}
+
+/// `c.forward(x)`, through `kernels::conv2d` (native weight gradient on
+/// the CPU) when the convolution is one it covers: no bias, groups 1,
+/// dilation 1, square kernel, stride and symmetric padding.
+fn conv_forward(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let [kh, kw] = c.kernel_size;
+    let plain = c.bias.is_none()
+        && c.groups == 1
+        && c.dilation == [1, 1]
+        && kh == kw
+        && c.stride[0] == c.stride[1];
+    match c.padding {
+        PaddingConfig2d::Explicit(t, l, b, r) if plain && t == l && l == b && b == r => {
+            crate::kernels::conv2d(x, c.weight.val(), c.stride[0], t)
+        }
+        _ => c.forward(x),
     }
 }
 
@@ -89,8 +108,12 @@ impl Block {
 fn shortcut_conv(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, kh, kw] = c.weight.dims();
     let stride = c.stride;
-    if (kh, kw) != (1, 1) || stride == [1, 1] {
-        return c.forward(x);
+    let unpadded = matches!(
+        c.padding,
+        PaddingConfig2d::Explicit(0, 0, 0, 0) | PaddingConfig2d::Valid
+    );
+    if (kh, kw) != (1, 1) || stride == [1, 1] || !unpadded {
+        return conv_forward(c, x);
     }
     use burn::tensor::Slice;
     let every = |s: usize| Slice::new(0, None, s as isize);
@@ -100,8 +123,7 @@ fn shortcut_conv(c: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         every(stride[0]),
         every(stride[1]),
     ]);
-    let options = burn::tensor::ops::ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-    burn::tensor::module::conv2d(picked, c.weight.val(), None, options)
+    crate::kernels::conv2d(picked, c.weight.val(), 1, 0)
 }
 
 /// Backbone + head.
@@ -169,7 +191,7 @@ impl Encoder {
 
     /// The representation `h` [N, D] (global average pool of the last stage).
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut y = relu(self.stem_bn.forward(self.stem.forward(x)));
+        let mut y = relu(batch_norm(&self.stem_bn, conv_forward(&self.stem, x)));
         if let Some(p) = &self.pool {
             y = p.forward(y);
         }
