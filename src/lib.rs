@@ -39,6 +39,7 @@ pub mod kernels;
 pub mod model;
 pub mod pipeline;
 pub mod plot;
+pub mod progress;
 pub mod report;
 pub mod rng;
 pub mod stats;

@@ -11,6 +11,7 @@
 
 mod common;
 use burn::prelude::*;
+use negstudy::kernels::compare::max_rel_diff;
 use negstudy::model::foreign::{HeadChoice, ReadOptions};
 use negstudy::model::torchvision::{export, import, metadata, read_safetensors, NamedTensor};
 use negstudy::model::{Arch, Encoder, Head, ModelConfig, Stem};
@@ -53,17 +54,6 @@ fn negstudy_outputs(enc: &Encoder, x: &NamedTensor, dev: &Device) -> (Vec<f32>, 
     (v(h), v(z))
 }
 
-/// Largest |ours − theirs| relative to the largest |theirs|.
-fn rel_error(ours: &[f32], theirs: &[f32]) -> f64 {
-    assert_eq!(ours.len(), theirs.len());
-    let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs())) as f64;
-    let err = ours
-        .iter()
-        .zip(theirs)
-        .fold(0f64, |m, (a, b)| m.max((a - b).abs() as f64));
-    err / scale
-}
-
 fn compare(weights: &str, outputs: &str) -> (f64, f64) {
     let dev = negstudy::train::trainer::device("cpu").unwrap();
     let weights = read_safetensors(&fixture(weights), |_| true).unwrap();
@@ -71,8 +61,8 @@ fn compare(weights: &str, outputs: &str) -> (f64, f64) {
     let out = read_safetensors(&fixture(outputs), |_| true).unwrap();
     let (h, z) = negstudy_outputs(&enc, &tensor(&out, "x"), &dev);
     (
-        rel_error(&h, &tensor(&out, "h").values),
-        rel_error(&z, &tensor(&out, "z").values),
+        max_rel_diff(&h, &tensor(&out, "h").values),
+        max_rel_diff(&z, &tensor(&out, "z").values),
     )
 }
 
@@ -215,8 +205,8 @@ fn foreign_errors_with(
     let out = read_safetensors(&fixture(outputs), |_| true).unwrap();
     let (h, z) = negstudy_outputs(&loaded.encoder, &tensor(&out, "x"), &dev);
     (
-        rel_error(&h, &tensor(&out, "h").values),
-        rel_error(&z, &tensor(&out, z_name).values),
+        max_rel_diff(&h, &tensor(&out, "h").values),
+        max_rel_diff(&z, &tensor(&out, z_name).values),
         loaded,
     )
 }

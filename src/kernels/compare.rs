@@ -107,16 +107,18 @@ fn values(t: FlexTensor) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap_or_default()
 }
 
-/// Largest |a − b| over the largest |b| (1 when both are empty or zero).
+/// Largest |a − b| relative to the largest |b| (infinite when the lengths
+/// differ). The measure of every "agrees with the reference" check: the
+/// kernels against burn's ops, imported models against PyTorch's outputs.
 pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() {
+        return f64::INFINITY;
+    }
     let scale = b.iter().fold(0f64, |m, v| m.max(v.abs() as f64));
     let diff = a
         .iter()
         .zip(b)
         .fold(0f64, |m, (x, y)| m.max((*x as f64 - *y as f64).abs()));
-    if a.len() != b.len() {
-        return f64::INFINITY;
-    }
     diff / scale.max(f64::MIN_POSITIVE)
 }
 

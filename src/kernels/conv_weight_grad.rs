@@ -106,17 +106,17 @@ pub fn conv2d_weight_grad(x: &[f32], grad: &[f32], s: &ConvShape) -> Vec<f32> {
     let image_grad = s.out_channels * pixels;
     assert!(x.len() == s.batch * image && grad.len() == s.batch * image_grad);
     let direct = s.kernel == 1 && s.stride == 1 && s.padding == 0;
-    let partial: Vec<Vec<f32>> = (0..s.batch)
-        .collect::<Vec<_>>()
-        .par_chunks(CHUNK)
-        .map(|images| {
+    let partial: Vec<Vec<f32>> = (0..s.batch.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|chunk| {
+            let images = chunk * CHUNK..((chunk + 1) * CHUNK).min(s.batch);
             let mut acc = vec![0f32; s.out_channels * ckk];
             let mut cols = if direct {
                 Vec::new()
             } else {
                 vec![0f32; ckk * pixels]
             };
-            for &n in images {
+            for n in images {
                 let xn = &x[n * image..(n + 1) * image];
                 let gn = View::row_major(
                     &grad[n * image_grad..(n + 1) * image_grad],

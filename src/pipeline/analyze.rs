@@ -8,7 +8,6 @@ use crate::hierarchy::Hierarchy;
 use crate::report::analysis_report::{self, AnalysisSummary, Findings, RunInfo};
 use crate::report::sha256_file;
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -145,12 +144,8 @@ pub fn analyze(a: &AnalyzeRequest) -> Result<Analyzed> {
         }
     }
 
-    let bar = ProgressBar::new(input.queries.z.rows() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} queries ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let template = "{msg} [{bar:40}] {pos}/{len} queries ({per_sec}, eta {eta})";
+    let bar = crate::progress::bar(input.queries.z.rows() as u64, template, false);
     bar.set_message("similarities and ranks");
     let totals = pass::run(&input, params, &analyses, &|n| bar.inc(n as u64))?;
     bar.finish_and_clear();

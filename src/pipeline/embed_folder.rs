@@ -9,7 +9,6 @@ use crate::model::Encoder;
 use crate::train::eval::{Encoded, Features};
 use anyhow::{bail, Result};
 use burn::prelude::Device;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use std::path::PathBuf;
 
@@ -103,18 +102,8 @@ pub fn encode_folder(
     quiet: bool,
 ) -> Result<((Features, Features), Timings)> {
     let start = std::time::Instant::now();
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(folder.files.len() as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "embedding [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let template = "embedding [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})";
+    let bar = crate::progress::bar(folder.files.len() as u64, template, quiet);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared>>(1);
     let (out, prepare_seconds, forward_seconds) = std::thread::scope(|scope| {
         let producer = scope.spawn(move || {

@@ -13,7 +13,7 @@ pub mod report;
 pub mod run;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use recipe::Recipe;
 pub use run::RunResult;
 use run::{run_one, RESULT};
@@ -136,18 +136,8 @@ impl WorkList<'_> {
 }
 
 fn progress_bar(recipe: &Recipe, quiet: bool) -> ProgressBar {
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(recipe.runs.len() as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "sweep {prefix} [{bar:30}] {pos}/{len} runs  {msg}  eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    let template = "sweep {prefix} [{bar:30}] {pos}/{len} runs  {msg}  eta {eta}";
+    let bar = crate::progress::bar(recipe.runs.len() as u64, template, quiet);
     bar.set_prefix(recipe.name.clone());
     bar
 }

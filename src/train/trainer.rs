@@ -32,7 +32,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -269,16 +269,8 @@ fn open_state(
 }
 
 fn progress_bar(quiet: bool, steps: u64, done: u64) -> ProgressBar {
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(steps)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let template = "{prefix} [{bar:30}] {pos}/{len} steps  {msg}  eta {eta}";
+    let bar = crate::progress::bar(steps, template, quiet);
     bar.set_position(done);
     bar
 }
