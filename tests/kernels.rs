@@ -13,7 +13,8 @@ mod common;
 
 use burn::nn::BatchNormConfig;
 use burn::prelude::*;
-use negstudy::kernels::{self, compare};
+use burn::tensor::activation::relu;
+use negstudy::kernels::{self, compare, After};
 use std::path::Path;
 use std::process::Command;
 
@@ -57,13 +58,16 @@ fn batch_norm_forward_and_backward_match_burns() {
         .into_iter()
         .enumerate()
     {
-        let c = compare::compare_batch_norm(shape, 1, i as u64);
-        assert!(
-            c.max_rel_diff <= TOLERANCE,
-            "{}: {:e}",
-            c.shape,
-            c.max_rel_diff
-        );
+        for fused in [false, true] {
+            let c = compare::compare_batch_norm(shape, fused, 1, i as u64);
+            assert!(
+                c.max_rel_diff <= TOLERANCE,
+                "{} {}: {:e}",
+                c.op,
+                c.shape,
+                c.max_rel_diff
+            );
+        }
     }
 }
 
@@ -124,10 +128,18 @@ fn the_convolution_differentiates_like_burns() {
     }
 }
 
-/// `kernels::batch_norm_layer` in training mode: output, the gradients of
-/// x, γ and β, and the running statistics equal `BatchNorm::forward`'s.
+/// `kernels::batch_norm_layer` in training mode, alone and with the ReLU
+/// and residual sum it fuses: output, the gradients of x, γ, β (and the
+/// residual), and the running statistics equal those of
+/// `BatchNorm::forward` followed by burn's add and ReLU.
 #[test]
 fn the_batch_norm_layer_trains_like_burns() {
+    for after in ["nothing", "relu", "add-relu"] {
+        batch_norm_layer_trains_like_burns(after);
+    }
+}
+
+fn batch_norm_layer_trains_like_burns(after: &str) {
     let dev = Device::flex().autodiff();
     for (i, shape) in [[3, 4, 6, 5], [1, 2, 3, 1], [8, 3, 7, 7]]
         .into_iter()
@@ -146,37 +158,54 @@ fn the_batch_norm_layer_trains_like_burns() {
                 .mul_scalar(3.0)
                 .add_scalar(2.0)
                 .require_grad();
+            let skip = random(shape, i + 7, &dev).require_grad();
             // Two steps, so the second blends into updated statistics.
             let mut last = None;
             for _ in 0..2 {
-                let y = if native {
-                    kernels::batch_norm_layer(&bn, x.clone())
-                } else {
-                    bn.forward(x.clone())
+                let y = match (native, after) {
+                    (true, "nothing") => kernels::batch_norm_layer(&bn, x.clone(), After::Nothing),
+                    (true, "relu") => kernels::batch_norm_layer(&bn, x.clone(), After::Relu),
+                    (true, _) => {
+                        kernels::batch_norm_layer(&bn, x.clone(), After::AddRelu(skip.clone()))
+                    }
+                    (false, "nothing") => bn.forward(x.clone()),
+                    (false, "relu") => relu(bn.forward(x.clone())),
+                    (false, _) => relu(bn.forward(x.clone()) + skip.clone()),
                 };
                 let r = random(shape, i + 9, &dev);
                 let grads = (y.clone() * r).sum().backward();
+                let skip_grad = skip.grad(&grads).map(values);
+                assert_eq!(skip_grad.is_some(), after == "add-relu");
                 last = Some((
                     values(y),
                     values(x.grad(&grads).unwrap()),
                     values(bn.gamma.val().grad(&grads).unwrap()),
                     values(bn.beta.val().grad(&grads).unwrap()),
+                    skip_grad.unwrap_or_default(),
                 ));
             }
-            let (y, dx, dg, db) = last.unwrap();
+            let (y, dx, dg, db, ds) = last.unwrap();
             let stats = [
                 values(bn.running_mean.value()),
                 values(bn.running_var.value()),
             ];
-            (y, dx, dg, db, stats)
+            (y, dx, dg, db, ds, stats)
         };
         let (a, b) = (run(true), run(false));
-        assert_close(&a.0, &b.0, "output");
-        assert_close(&a.1, &b.1, "input gradient");
-        assert_close(&a.2, &b.2, "gamma gradient");
-        assert_close(&a.3, &b.3, "beta gradient");
-        assert_close(&a.4[0], &b.4[0], "running mean");
-        assert_close(&a.4[1], &b.4[1], "running variance");
+        if after != "nothing" {
+            // The ReLU zeroed part of the output and of the gradients.
+            assert!(
+                a.0.contains(&0.0) && a.0.iter().any(|&v| v > 0.0),
+                "{after}"
+            );
+        }
+        assert_close(&a.0, &b.0, &format!("{after} output"));
+        assert_close(&a.1, &b.1, &format!("{after} input gradient"));
+        assert_close(&a.2, &b.2, &format!("{after} gamma gradient"));
+        assert_close(&a.3, &b.3, &format!("{after} beta gradient"));
+        assert_close(&a.4, &b.4, &format!("{after} residual gradient"));
+        assert_close(&a.5[0], &b.5[0], &format!("{after} running mean"));
+        assert_close(&a.5[1], &b.5[1], &format!("{after} running variance"));
     }
 }
 

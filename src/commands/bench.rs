@@ -282,12 +282,15 @@ impl KernelsBench {
         for (i, layer) in compare::training_layers().iter().enumerate() {
             rows.extend(compare::compare_conv(layer, self.repeat, i as u64));
         }
-        for (i, shape) in compare::training_batch_norms().into_iter().enumerate() {
-            rows.push(compare::compare_batch_norm(
-                shape,
-                self.repeat,
-                100 + i as u64,
-            ));
+        for fused in [false, true] {
+            for (i, shape) in compare::training_batch_norms().into_iter().enumerate() {
+                rows.push(compare::compare_batch_norm(
+                    shape,
+                    fused,
+                    self.repeat,
+                    100 + i as u64,
+                ));
+            }
         }
         rows.iter().for_each(print);
         let (native, generic) = rows

@@ -49,6 +49,7 @@ pub enum Command {
 
 /// Runs one parsed command.
 pub fn run(cli: Cli) -> Result<()> {
+    crate::kernels::memory::keep_freed_buffers();
     crate::kernels::configure_from_env()?;
     match cli.command {
         Command::Dump(c) => dump::run(c),

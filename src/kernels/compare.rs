@@ -5,9 +5,9 @@
 //! Both sides run on the Flex backend's primitives directly, so the times
 //! are the ops alone, without the autodiff graph around them.
 
-use super::{BatchNormKernels, ConvKernels};
+use super::{BatchNormGrads, BatchNormKernels, ConvKernels};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::ModuleOps;
+use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::Flex;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::TensorData;
@@ -200,39 +200,65 @@ pub fn compare_conv(layer: &ConvLayer, repeat: usize, seed: u64) -> Vec<OpCompar
     ]
 }
 
-/// BatchNorm forward + backward over [batch, channels, size, size]; the
-/// difference is the largest of output, x, γ and β gradients'.
-pub fn compare_batch_norm(shape: [usize; 4], repeat: usize, seed: u64) -> OpComparison {
+/// BatchNorm forward + backward over [batch, channels, size, size] — alone,
+/// or (`fused`) as a residual block ends, `relu(BN(x) + r)`, against burn's
+/// BatchNorm, add and ReLU and their backwards; the difference is the
+/// largest of the output's and the x, γ, β (and residual) gradients'.
+pub fn compare_batch_norm(
+    shape: [usize; 4],
+    fused: bool,
+    repeat: usize,
+    seed: u64,
+) -> OpComparison {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let x = random(&shape, &mut rng);
     let g = random(&shape, &mut rng);
+    let r = random(&shape, &mut rng);
     let gamma = random(&[shape[1]], &mut rng);
     let beta = random(&[shape[1]], &mut rng);
     let eps = 1e-5;
     let (native_ms, native) = timed(repeat, || {
-        let (out, mean, var) =
-            Flex::batch_norm_train_plain(x.clone(), gamma.clone(), beta.clone(), eps);
-        let (dx, dg, db) = Flex::batch_norm_train_plain_backward(
+        let (out, mean, var) = if fused {
+            Flex::batch_norm_add_relu_train_plain(
+                x.clone(),
+                gamma.clone(),
+                beta.clone(),
+                r.clone(),
+                eps,
+            )
+        } else {
+            Flex::batch_norm_train_plain(x.clone(), gamma.clone(), beta.clone(), eps, false)
+        };
+        let (dx, dg, db, dr) = Flex::batch_norm_train_plain_backward(
             x.clone(),
             gamma.clone(),
             mean,
             var,
             eps,
             g.clone(),
+            fused.then(|| out.clone()),
+            fused,
         );
-        [out, dx, dg, db].map(values)
+        [out, dx, dg, db, dr.unwrap_or_else(|| g.clone())].map(values)
     });
     let (generic_ms, generic) = timed(repeat, || {
-        let r = Flex::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), eps);
+        let bn = Flex::batch_norm_train(x.clone(), gamma.clone(), beta.clone(), eps);
+        let (out, grad) = if fused {
+            let out = Flex::relu(Flex::float_add(bn.output, r.clone()));
+            let grad = Flex::relu_backward(out.clone(), g.clone());
+            (out, grad)
+        } else {
+            (bn.output, g.clone())
+        };
         let b = Flex::batch_norm_train_backward(
             x.clone(),
             gamma.clone(),
-            r.mean,
-            r.variance,
+            bn.mean,
+            bn.variance,
             eps,
-            g.clone(),
+            grad.clone(),
         );
-        [r.output, b.x_grad, b.gamma_grad, b.beta_grad].map(values)
+        [out, b.x_grad, b.gamma_grad, b.beta_grad, grad].map(values)
     });
     let max_rel_diff = native
         .iter()
@@ -240,7 +266,11 @@ pub fn compare_batch_norm(shape: [usize; 4], repeat: usize, seed: u64) -> OpComp
         .map(|(a, b)| max_rel_diff(a, b))
         .fold(0f64, f64::max);
     OpComparison {
-        op: "batch norm fwd+bwd",
+        op: if fused {
+            "bn+add+relu fwd+bwd"
+        } else {
+            "batch norm fwd+bwd"
+        },
         shape: format!("{}×{}×{}×{}", shape[0], shape[1], shape[2], shape[3]),
         native_ms,
         generic_ms,

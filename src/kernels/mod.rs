@@ -26,13 +26,14 @@ pub mod batch_norm;
 pub mod compare;
 pub mod conv_forward;
 pub mod conv_weight_grad;
+pub mod memory;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::autodiff::NodeId;
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
@@ -186,11 +187,10 @@ fn native_input_grad(s: &conv_weight_grad::ConvShape) -> bool {
     !(s.kernel == 1 && s.stride == 1 && s.padding == 0)
 }
 
-/// Weight gradient: burn's for outputs of 8×8 or fewer pixels, where
-/// per-image GEMMs have too few terms each and burn's one large GEMM wins.
-fn native_weight_grad(s: &conv_weight_grad::ConvShape) -> bool {
-    let (oh, ow) = s.output();
-    oh * ow > 64
+/// Weight gradient: native for every shape (small outputs share one GEMM
+/// among several images: `conv_weight_grad::images_per_gemm`).
+fn native_weight_grad(_: &conv_weight_grad::ConvShape) -> bool {
+    true
 }
 
 impl ConvKernels for Flex {
@@ -322,22 +322,66 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, stride: usize, padding: usize) ->
     ))
 }
 
-/// Training-mode BatchNorm whose forward and backward a backend may compute
-/// natively (burn's `batch_norm_train` and its backward by default).
+/// Training-mode BatchNorm, with the ReLU (and residual sum) that follows it
+/// in a ResNet fused in, whose forward a backend may compute natively
+/// (burn's `batch_norm_train`, add and `relu` by default); the backward is
+/// [`BatchNormGrads`].
 #[backend_extension(Flex, Autodiff)]
 pub trait BatchNormKernels: Backend {
-    /// Output, batch mean and biased batch variance.
+    /// `BN(x)`, or `relu(BN(x))` with `relu`; the batch mean and the biased
+    /// batch variance.
     fn batch_norm_train_plain(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let r = Self::batch_norm_train(x, gamma, beta, epsilon);
-        (r.output, r.mean, r.variance)
+        batch_norm_then::<Self>(x, gamma, beta, epsilon, None, relu)
     }
 
-    /// Gradients of x, γ and β.
+    /// `relu(BN(x) + residual)` (a residual block's end), the batch mean and
+    /// the biased batch variance.
+    fn batch_norm_add_relu_train_plain(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        batch_norm_then::<Self>(x, gamma, beta, epsilon, Some(residual), true)
+    }
+}
+
+/// burn's ops: `relu?(batch_norm_train(x) + residual?)`.
+fn batch_norm_then<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    beta: FloatTensor<B>,
+    epsilon: f64,
+    residual: Option<FloatTensor<B>>,
+    relu: bool,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let r = B::batch_norm_train(x, gamma, beta, epsilon);
+    let mut out = r.output;
+    if let Some(residual) = residual {
+        out = B::float_add(out, residual);
+    }
+    if relu {
+        out = B::relu(out);
+    }
+    (out, r.mean, r.variance)
+}
+
+/// The gradients of [`BatchNormKernels`]' ops (a plain trait: the
+/// extension macro takes no optional tensors, and only the autodiff
+/// backward calls these, on the inner backend).
+pub trait BatchNormGrads: Backend {
+    /// Gradients of x, γ and β, and — when `residual` — of the residual (the
+    /// output gradient through the ReLU). `relu_output` is the forward's
+    /// output when it ended in a ReLU. Default: burn's `relu_backward` and
+    /// `batch_norm_train_backward`.
+    #[allow(clippy::too_many_arguments)]
     fn batch_norm_train_plain_backward(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -345,11 +389,52 @@ pub trait BatchNormKernels: Backend {
         variance: FloatTensor<Self>,
         epsilon: f64,
         output_grad: FloatTensor<Self>,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
-        (r.x_grad, r.gamma_grad, r.beta_grad)
+        relu_output: Option<FloatTensor<Self>>,
+        residual: bool,
+    ) -> BatchNormGradients<Self> {
+        let stats = [mean, variance];
+        burn_batch_norm_backward::<Self>(
+            x,
+            gamma,
+            stats,
+            epsilon,
+            output_grad,
+            relu_output,
+            residual,
+        )
     }
 }
+
+/// burn's ops: `relu_backward` (given the ReLU's output), then
+/// `batch_norm_train_backward`; the residual's gradient is the masked one.
+fn burn_batch_norm_backward<B: Backend>(
+    x: FloatTensor<B>,
+    gamma: FloatTensor<B>,
+    [mean, variance]: [FloatTensor<B>; 2],
+    epsilon: f64,
+    output_grad: FloatTensor<B>,
+    relu_output: Option<FloatTensor<B>>,
+    residual: bool,
+) -> BatchNormGradients<B> {
+    let grad = match relu_output {
+        Some(output) => B::relu_backward(output, output_grad),
+        None => output_grad,
+    };
+    let residual_grad = residual.then(|| grad.clone());
+    let r = B::batch_norm_train_backward(x, gamma, mean, variance, epsilon, grad);
+    (r.x_grad, r.gamma_grad, r.beta_grad, residual_grad)
+}
+
+/// Output, batch mean and biased batch variance.
+type BatchNormOutputs<B> = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+
+/// Gradients of x, γ, β and (if asked) the residual.
+pub type BatchNormGradients<B> = (
+    FloatTensor<B>,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    Option<FloatTensor<B>>,
+);
 
 fn planes_of(x: &FlexTensor) -> batch_norm::Planes {
     let shape = x.shape();
@@ -371,21 +456,55 @@ impl BatchNormKernels for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
+        relu: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        if x.shape().num_dims() < 2 || !all_f32(&[&x, &gamma, &beta]) {
-            let r = Self::batch_norm_train(x, gamma, beta, epsilon);
-            return (r.output, r.mean, r.variance);
-        }
-        let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
-        let p = planes_of(&x);
-        let f = batch_norm::forward(view(&x), view(&gamma), view(&beta), &p, epsilon);
-        (
-            flex_vec(f.output, x.shape()),
-            flex_vec(f.mean, [p.channels].into()),
-            flex_vec(f.variance, [p.channels].into()),
-        )
+        flex_batch_norm(x, gamma, beta, epsilon, None, relu)
     }
 
+    fn batch_norm_add_relu_train_plain(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        residual: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        flex_batch_norm(x, gamma, beta, epsilon, Some(residual), true)
+    }
+}
+
+/// The native fused forward (burn's ops for a shape or dtype it does not
+/// take).
+fn flex_batch_norm(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    epsilon: f64,
+    residual: Option<FlexTensor>,
+    relu: bool,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let residual_fits = residual
+        .as_ref()
+        .is_none_or(|r| r.shape() == x.shape() && all_f32(&[r]));
+    if x.shape().num_dims() < 2 || !all_f32(&[&x, &gamma, &beta]) || !residual_fits {
+        return batch_norm_then::<Flex>(x, gamma, beta, epsilon, residual, relu);
+    }
+    let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
+    let residual = residual.map(contiguous);
+    let then = match (&residual, relu) {
+        (Some(r), _) => batch_norm::Then::AddRelu(view(r)),
+        (None, true) => batch_norm::Then::Relu,
+        (None, false) => batch_norm::Then::Nothing,
+    };
+    let p = planes_of(&x);
+    let f = batch_norm::forward(view(&x), view(&gamma), view(&beta), &p, epsilon, then);
+    (
+        flex_vec(f.output, x.shape()),
+        flex_vec(f.mean, [p.channels].into()),
+        flex_vec(f.variance, [p.channels].into()),
+    )
+}
+
+impl BatchNormGrads for Flex {
     fn batch_norm_train_plain_backward(
         x: FlexTensor,
         gamma: FlexTensor,
@@ -393,15 +512,33 @@ impl BatchNormKernels for Flex {
         variance: FlexTensor,
         epsilon: f64,
         output_grad: FlexTensor,
-    ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        if x.shape().num_dims() < 2 || !all_f32(&[&x, &gamma, &mean, &variance, &output_grad]) {
-            let r = Self::batch_norm_train_backward(x, gamma, mean, variance, epsilon, output_grad);
-            return (r.x_grad, r.gamma_grad, r.beta_grad);
+        relu_output: Option<FlexTensor>,
+        residual: bool,
+    ) -> BatchNormGradients<Flex> {
+        let output_fits = relu_output
+            .as_ref()
+            .is_none_or(|y| y.shape() == x.shape() && all_f32(&[y]));
+        if x.shape().num_dims() < 2
+            || !all_f32(&[&x, &gamma, &mean, &variance, &output_grad])
+            || !output_fits
+        {
+            let stats = [mean, variance];
+            return burn_batch_norm_backward::<Flex>(
+                x,
+                gamma,
+                stats,
+                epsilon,
+                output_grad,
+                relu_output,
+                residual,
+            );
         }
         let (x, gamma) = (contiguous(x), contiguous(gamma));
         let (mean, variance) = (contiguous(mean), contiguous(variance));
+        let relu_output = relu_output.map(contiguous);
         let p = planes_of(&x);
         let mut grad = owned(output_grad);
+        let mut residual_grad = residual.then(|| vec![0f32; p.len()]);
         let g = batch_norm::backward_in_place(
             view(&x),
             view(&gamma),
@@ -410,118 +547,211 @@ impl BatchNormKernels for Flex {
             epsilon,
             grad.storage_mut::<f32>(),
             &p,
+            batch_norm::Fused {
+                relu_output: relu_output.as_ref().map(view),
+                residual_grad: residual_grad.as_deref_mut(),
+            },
         );
         (
             grad,
             flex_vec(g.gamma, [p.channels].into()),
             flex_vec(g.beta, [p.channels].into()),
+            residual_grad.map(|r| flex_vec(r, x.shape())),
         )
     }
 }
 
-impl<B: Backend + BatchNormKernels, C: CheckpointStrategy> BatchNormKernels for Autodiff<B, C> {
+/// What a fused BatchNorm's backward needs: the checkpointed x and γ, the
+/// batch mean and variance, ε, and the output when a ReLU ended it.
+type BatchNormState<B> = (
+    NodeId,
+    NodeId,
+    FloatTensor<B>,
+    FloatTensor<B>,
+    f64,
+    Option<FloatTensor<B>>,
+);
+
+/// burn-autodiff's `BatchNormTrainOps`, calling the extension's backward;
+/// parents x, γ, β (and the residual when N = 4).
+#[derive(Debug)]
+struct BatchNormPlain;
+
+impl<B: Backend + BatchNormGrads, const N: usize> Backward<B, N> for BatchNormPlain {
+    type State = BatchNormState<B>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, mean, variance, epsilon, relu_output) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let gamma = checkpointer.retrieve_node_output::<FloatTensor<B>>(gamma_state);
+        let residual = ops.parents.get(3).is_some_and(Option::is_some);
+        let (dx, dgamma, dbeta, dresidual) = B::batch_norm_train_plain_backward(
+            x,
+            gamma,
+            mean,
+            variance,
+            epsilon,
+            grad,
+            relu_output,
+            residual,
+        );
+        let all = [Some(dx), Some(dgamma), Some(dbeta), dresidual];
+        for (node, g) in ops.parents.into_iter().zip(all) {
+            if let (Some(node), Some(g)) = (node, g) {
+                grads.register::<B>(node.id, g);
+            }
+        }
+    }
+}
+
+/// The inner backend's forward (`compute`, from x, γ, β) through autodiff,
+/// for N parents (x, γ, β, and the residual when N = 4); `relu`: it ends in
+/// a ReLU, whose output the backward needs.
+fn batch_norm_tracked<B: Backend + BatchNormGrads, C: CheckpointStrategy, const N: usize>(
+    nodes: [NodeGuard; N],
+    [x, gamma, beta]: [FloatTensor<Autodiff<B, C>>; 3],
+    epsilon: f64,
+    relu: bool,
+    compute: impl FnOnce(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) -> [FloatTensor<B>; 3],
+) -> BatchNormOutputs<Autodiff<B, C>>
+where
+    BatchNormPlain: Backward<B, N, State = BatchNormState<B>>,
+{
+    let stats = |t: FloatTensor<B>| FloatTensor::<Autodiff<B, C>>::new(t);
+    match BatchNormPlain
+        .prepare::<C>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let gamma_state = prep.checkpoint(&gamma);
+            let [out, mean, variance] = compute(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+            );
+            let state = (
+                x_state,
+                gamma_state,
+                mean.clone(),
+                variance.clone(),
+                epsilon,
+                relu.then(|| out.clone()),
+            );
+            (prep.finish(state, out), stats(mean), stats(variance))
+        }
+        OpsKind::UnTracked(prep) => {
+            let [out, mean, variance] = compute(
+                x.into_primitive(),
+                gamma.into_primitive(),
+                beta.into_primitive(),
+            );
+            (prep.finish(out), stats(mean), stats(variance))
+        }
+    }
+}
+
+impl<B: Backend + BatchNormKernels + BatchNormGrads, C: CheckpointStrategy> BatchNormKernels
+    for Autodiff<B, C>
+{
     fn batch_norm_train_plain(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        /// burn-autodiff's `BatchNormTrainOps`, calling the extension's
-        /// backward.
-        #[derive(Debug)]
-        struct BatchNormPlain;
+        let nodes = [x.node(), gamma.node(), beta.node()];
+        batch_norm_tracked::<B, C, 3>(nodes, [x, gamma, beta], epsilon, relu, |x, g, b| {
+            let (out, mean, variance) = B::batch_norm_train_plain(x, g, b, epsilon, relu);
+            [out, mean, variance]
+        })
+    }
 
-        impl<B: Backend + BatchNormKernels> Backward<B, 3> for BatchNormPlain {
-            type State = (
-                NodeId,
-                NodeId,
-                B::FloatTensorPrimitive,
-                B::FloatTensorPrimitive,
-                f64,
-            );
+    fn batch_norm_add_relu_train_plain(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let nodes = [x.node(), gamma.node(), beta.node(), residual.node()];
+        let residual = residual.into_primitive();
+        batch_norm_tracked::<B, C, 4>(nodes, [x, gamma, beta], epsilon, true, |x, g, b| {
+            let (out, mean, variance) =
+                B::batch_norm_add_relu_train_plain(x, g, b, residual, epsilon);
+            [out, mean, variance]
+        })
+    }
+}
 
-            fn backward(
-                self,
-                ops: Ops<Self::State, 3>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
-                let [node_x, node_gamma, node_beta] = ops.parents;
-                let grad = grads.consume::<B>(&ops.node);
-                let (x_state, gamma_state, mean, variance, epsilon) = ops.state;
-                let x = checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
-                let gamma =
-                    checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(gamma_state);
-                let (dx, dgamma, dbeta) =
-                    B::batch_norm_train_plain_backward(x, gamma, mean, variance, epsilon, grad);
-                for (node, g) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
-                    if let Some(node) = node {
-                        grads.register::<B>(node.id, g);
-                    }
-                }
-            }
-        }
+/// What follows a BatchNorm layer in a ResNet: fused into the layer's
+/// passes by the native kernels, applied after it elsewhere.
+#[derive(Clone, Debug)]
+// A short-lived argument, moved once into the layer: boxing the skip
+// tensor would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum After<const D: usize> {
+    /// Nothing.
+    Nothing,
+    /// A ReLU.
+    Relu,
+    /// A residual sum and a ReLU (a block's end): `relu(bn(x) + skip)`.
+    AddRelu(Tensor<D>),
+}
 
-        match BatchNormPlain
-            .prepare::<C>([x.node(), gamma.node(), beta.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let gamma_state = prep.checkpoint(&gamma);
-                let (out, mean, variance) = B::batch_norm_train_plain(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    epsilon,
-                );
-                let state = (
-                    x_state,
-                    gamma_state,
-                    mean.clone(),
-                    variance.clone(),
-                    epsilon,
-                );
-                let out = prep.finish(state, out);
-                (
-                    out,
-                    FloatTensor::<Self>::new(mean),
-                    FloatTensor::<Self>::new(variance),
-                )
-            }
-            OpsKind::UnTracked(prep) => {
-                let (out, mean, variance) = B::batch_norm_train_plain(
-                    x.into_primitive(),
-                    gamma.into_primitive(),
-                    beta.into_primitive(),
-                    epsilon,
-                );
-                (
-                    prep.finish(out),
-                    FloatTensor::<Self>::new(mean),
-                    FloatTensor::<Self>::new(variance),
-                )
-            }
+impl<const D: usize> After<D> {
+    /// Applies it to `y`, with burn's ops.
+    fn apply(self, y: Tensor<D>) -> Tensor<D> {
+        match self {
+            After::Nothing => y,
+            After::Relu => burn::tensor::activation::relu(y),
+            After::AddRelu(skip) => burn::tensor::activation::relu(y + skip),
         }
     }
 }
 
-/// `bn.forward(x)`, with the native training-mode kernels on the CPU: the
-/// same output, and the same running-statistics update as burn's
+/// `after(bn.forward(x))`, with the native training-mode kernels on the CPU:
+/// the same output, and the same running-statistics update as burn's
 /// `BatchNorm::forward_train` (momentum blend of the detached batch mean
 /// and biased variance).
-pub fn batch_norm_layer<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+pub fn batch_norm_layer<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    after: After<D>,
+) -> Tensor<D> {
     let device = x.device();
     if !(device.is_autodiff() && bn.training.is_enabled() && on_cpu(&device)) {
-        return bn.forward(x);
+        return after.apply(bn.forward(x));
     }
-    let (out, mean, variance) = <Dispatch as BatchNormKernels>::batch_norm_train_plain(
+    let (x, gamma, beta) = (
         x.into_dispatch(),
         bn.gamma.val().into_dispatch(),
         bn.beta.val().into_dispatch(),
-        bn.epsilon,
     );
+    let (out, mean, variance) = match after {
+        After::AddRelu(skip) => <Dispatch as BatchNormKernels>::batch_norm_add_relu_train_plain(
+            x,
+            gamma,
+            beta,
+            skip.into_dispatch(),
+            bn.epsilon,
+        ),
+        plain => <Dispatch as BatchNormKernels>::batch_norm_train_plain(
+            x,
+            gamma,
+            beta,
+            bn.epsilon,
+            matches!(plain, After::Relu),
+        ),
+    };
     let blend = |running: Tensor<1>, batch: Tensor<1>| {
         running
             .to_device(&device)

@@ -2,7 +2,7 @@
 //! pool and head, built from a [`ResnetShape`].
 
 use super::shape::{Head, ResnetShape, Stage, Stem};
-use crate::kernels::batch_norm_layer as batch_norm;
+use crate::kernels::{batch_norm_layer as batch_norm, After};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
@@ -66,20 +66,20 @@ impl Block {
         }
     }
 
+    /// `relu(bn(conv(… relu(bn(conv(x))) …)) + skip(x))`; each BatchNorm
+    /// takes what follows it (`After`), so that the CPU kernels fuse it.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut y = x.clone();
-        let last = self.convs.len() - 1;
-        for (i, (c, bn)) in self.convs.iter().zip(&self.bns).enumerate() {
-            y = batch_norm(bn, conv_forward(c, y));
-            if i < last {
-                y = relu(y);
-            }
-        }
         let skip = match &self.shortcut {
-            Some((c, bn)) => batch_norm(bn, shortcut_conv(c, x)),
-            None => x,
+            Some((c, bn)) => batch_norm(bn, shortcut_conv(c, x.clone()), After::Nothing),
+            None => x.clone(),
         };
-        relu(y + skip)
+        let last = self.convs.len() - 1;
+        let mut y = x;
+        for (c, bn) in self.convs[..last].iter().zip(&self.bns) {
+            y = batch_norm(bn, conv_forward(c, y), After::Relu);
+        }
+        let y = conv_forward(&self.convs[last], y);
+        batch_norm(&self.bns[last], y, After::AddRelu(skip))
     }
 }
 
@@ -191,7 +191,7 @@ impl Encoder {
 
     /// The representation `h` [N, D] (global average pool of the last stage).
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut y = relu(batch_norm(&self.stem_bn, conv_forward(&self.stem, x)));
+        let mut y = batch_norm(&self.stem_bn, conv_forward(&self.stem, x), After::Relu);
         if let Some(p) = &self.pool {
             y = p.forward(y);
         }
