@@ -6,8 +6,8 @@
 //! a different order (per-image GEMMs, blocked sums, f64 channel sums), so
 //! results differ by float rounding: a few ulps of the largest magnitude
 //! per sum of a few hundred to a few thousand terms. 1e-5 of the largest
-//! magnitude leaves ~20× headroom over the worst difference measured
-//! (`negstudy bench kernels` prints them: ≤ 9e-7).
+//! magnitude leaves ~10× headroom over the worst difference measured
+//! (`negstudy bench kernels` prints them: ≤ 1e-6).
 
 mod common;
 

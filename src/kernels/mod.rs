@@ -6,16 +6,19 @@
 //! * [`conv_forward`] — a convolution and its input gradient, per image in
 //!   parallel: im2col (col2im) around a single-thread GEMM.
 //! * [`conv_weight_grad`] — a convolution's weight gradient as a sum of
-//!   per-image GEMMs. burn Flex has no native one; burn's generic fallback
-//!   swaps the batch into the channel axis and runs one forward convolution
-//!   (a whole-batch im2col and a skinny GEMM), several times slower.
+//!   GEMMs over fixed 8-image chunks. burn Flex has no native one; burn's
+//!   generic fallback swaps the batch into the channel axis and runs one
+//!   forward convolution (a whole-batch im2col and a skinny GEMM), several
+//!   times slower.
 //! * [`batch_norm`] — training-mode BatchNorm forward and backward, two
-//!   passes each, parallel, the backward in place.
+//!   passes each, parallel, the backward in place, with the ReLU (or the
+//!   residual sum and ReLU) that follows it fused in ([`After`]).
+//! * [`memory`] — malloc thresholds that keep freed activations for reuse.
 //! * [`compare`] — each of them against burn's op (`bench kernels`, tests).
 //!
 //! Where `bench kernels` measured burn's op faster on a shape class, the
 //! Flex implementation hands that shape to burn (see `native_forward`,
-//! `native_input_grad`, `native_weight_grad`).
+//! `native_input_grad`).
 //!
 //! Same products and sums as burn's ops, added in another order: results
 //! agree to float rounding (tests/kernels.rs states the bounds).
@@ -187,12 +190,6 @@ fn native_input_grad(s: &conv_weight_grad::ConvShape) -> bool {
     !(s.kernel == 1 && s.stride == 1 && s.padding == 0)
 }
 
-/// Weight gradient: native for every shape (small outputs share one GEMM
-/// among several images: `conv_weight_grad::images_per_gemm`).
-fn native_weight_grad(_: &conv_weight_grad::ConvShape) -> bool {
-    true
-}
-
 impl ConvKernels for Flex {
     fn conv2d_plain(
         x: FlexTensor,
@@ -233,8 +230,10 @@ impl ConvKernels for Flex {
         stride: usize,
         padding: usize,
     ) -> FlexTensor {
-        let Some(s) = native_shape(&x, &weight, stride, padding)
-            .filter(|s| native_weight_grad(s) && all_f32(&[&output_grad]))
+        // Native for every shape it takes (small outputs share one GEMM
+        // among several images: `conv_weight_grad::images_per_gemm`).
+        let Some(s) =
+            native_shape(&x, &weight, stride, padding).filter(|_| all_f32(&[&output_grad]))
         else {
             return Self::conv2d_weight_backward(x, weight, output_grad, options(stride, padding));
         };
