@@ -70,16 +70,19 @@ impl<'a> View<'a> {
     }
 }
 
-/// Checks the shapes and that every element lies inside its slice, and
+/// Checks the shapes and that every element lies inside its slice — C of
+/// `c_len` values holds the m×n product (`exact`: holds exactly it) — and
 /// returns (m, k, n). Panics otherwise: a caller's bug, caught before any
 /// raw pointer is read.
-fn checked(a: &View, b: &View, c: &[f32]) -> (usize, usize, usize) {
+fn checked(a: &View, b: &View, c_len: usize, exact: bool) -> (usize, usize, usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
+    let fits_c = m
+        .checked_mul(n)
+        .is_some_and(|mn| c_len == mn || (!exact && c_len > mn));
     assert!(
-        b.rows == k && a.fits() && b.fits() && m.checked_mul(n).is_some_and(|mn| c.len() >= mn),
-        "gemm: {m}×{k} · {}×{n} into {} values: shapes disagree or exceed their slices",
+        b.rows == k && a.fits() && b.fits() && fits_c,
+        "gemm: {m}×{k} · {}×{n} into {c_len} values: shapes disagree or exceed their slices",
         b.rows,
-        c.len()
     );
     (m, k, n)
 }
@@ -89,7 +92,7 @@ fn checked(a: &View, b: &View, c: &[f32]) -> (usize, usize, usize) {
 ///
 /// Panics if the shapes disagree or a view reaches outside its slice.
 pub fn gemm(alpha: f32, a: View, b: View, beta: f32, c: &mut [f32]) {
-    let (m, k, n) = checked(&a, &b, c);
+    let (m, k, n) = checked(&a, &b, c.len(), false);
     // SAFETY: every element sgemm reads from A and B lies inside its slice
     // (`fits`, with strides and offsets within isize), C holds m×n values
     // written row-major with strides (n, 1), and the three slices are
@@ -129,7 +132,7 @@ pub enum GemmInto {
 ///
 /// Panics if the shapes disagree or a view reaches outside its slice.
 pub fn gemm_here(a: View, b: View, c: &mut [f32], into: GemmInto) {
-    let (m, k, n) = checked(&a, &b, c);
+    let (m, k, n) = checked(&a, &b, c.len(), false);
     // SAFETY: `checked`: A and B are read only inside their slices, C is
     // m×n row-major inside `c`, borrowed mutably so it aliases neither.
     unsafe { single_thread(m, k, n, a, b, c.as_mut_ptr(), into == GemmInto::Accumulate) }
@@ -142,13 +145,7 @@ pub fn gemm_here(a: View, b: View, c: &mut [f32], into: GemmInto) {
 /// Panics if the shapes disagree, `c` is not exactly the product's size or
 /// a view reaches outside its slice.
 pub fn gemm_here_uninit(a: View, b: View, c: &mut [MaybeUninit<f32>]) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(
-        b.rows == k && a.fits() && b.fits() && m.checked_mul(n) == Some(c.len()),
-        "gemm: {m}×{k} · {}×{n} into {} values: shapes disagree or exceed their slices",
-        b.rows,
-        c.len()
-    );
+    let (m, k, n) = checked(&a, &b, c.len(), true);
     if k == 0 {
         // An empty sum: zeros (the crate need not write anything).
         c.fill(MaybeUninit::new(0.0));

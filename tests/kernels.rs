@@ -20,9 +20,9 @@ use std::process::Command;
 
 const TOLERANCE: f64 = 1e-5;
 
-/// Convolutions covering batch 1, stride 2, padding, 1×1, odd and
-/// rectangular-free odd sizes, one input channel, outputs above and below
-/// the native weight gradient's 8×8 threshold.
+/// Convolutions covering batch 1, stride 2, padding, 1×1, odd sizes, one
+/// input channel, outputs above and below 128 pixels (the weight
+/// gradient's one image or 8 images a GEMM).
 fn shapes() -> Vec<compare::ConvLayer> {
     let l = |batch, i, o, size, k, s, p| compare::ConvLayer::new(batch, i, o, size, [k, s, p]);
     vec![

@@ -258,30 +258,25 @@ pub fn statistics(x: &[f32], p: &Planes) -> (Vec<f32>, Vec<f32>) {
 /// `out = relu?((x − mean)·scale + shift (+ r))` over one plane (centring
 /// first: no cancellation when |mean| ≫ σ).
 #[multiversion(targets("x86_64+avx2"))]
-fn normalise_plane(
-    xs: &[f32],
-    rs: Option<&[f32]>,
-    out: &mut [MaybeUninit<f32>],
-    [m, a, b]: [f32; 3],
-    relu: bool,
-) {
+fn normalise_plane(xs: &[f32], out: &mut [MaybeUninit<f32>], [m, a, b]: [f32; 3], then: Then) {
     // Every value of `out` is written (the caller's buffer is not
     // initialised before).
-    assert!(xs.len() == out.len() && rs.is_none_or(|r| r.len() == out.len()));
-    match (rs, relu) {
-        (None, false) => {
+    assert_eq!(xs.len(), out.len());
+    match then {
+        Then::Nothing => {
             for (o, &v) in out.iter_mut().zip(xs) {
                 o.write((v - m) * a + b);
             }
         }
-        (None, true) => {
+        Then::Relu => {
             for (o, &v) in out.iter_mut().zip(xs) {
-                o.write(self::relu((v - m) * a + b));
+                o.write(relu((v - m) * a + b));
             }
         }
-        (Some(rs), _) => {
+        Then::AddRelu(rs) => {
+            assert_eq!(rs.len(), out.len());
             for ((o, &v), &r) in out.iter_mut().zip(xs).zip(rs) {
-                o.write(self::relu((v - m) * a + b + r));
+                o.write(relu((v - m) * a + b + r));
             }
         }
     }
@@ -313,12 +308,12 @@ pub fn forward(
         .for_each(|(i, o)| {
             let c = i % p.channels;
             let xs = &x[i * plane..(i + 1) * plane];
-            let rs = match then {
-                Then::AddRelu(r) => Some(&r[i * plane..(i + 1) * plane]),
-                _ => None,
+            // This plane's part of the residual.
+            let then = match then {
+                Then::AddRelu(r) => Then::AddRelu(&r[i * plane..(i + 1) * plane]),
+                other => other,
             };
-            let relu = !matches!(then, Then::Nothing);
-            normalise_plane(xs, rs, o, [mean[c], scale[c], beta[c]], relu);
+            normalise_plane(xs, o, [mean[c], scale[c], beta[c]], then);
         });
     // SAFETY: the planes cover all p.len() values and `normalise_plane`
     // wrote each (it checks its plane's length).

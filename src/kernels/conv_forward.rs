@@ -13,30 +13,23 @@
 //! strided write-back. A 1×1 stride-1 unpadded convolution uses the image
 //! itself as `cols_n` (no copy).
 
-use super::conv_weight_grad::{im2col, inside, ConvShape};
+use super::im2col::{col2im, im2col, ConvShape};
 use crate::gemm::{gemm_here, gemm_here_uninit, GemmInto, View};
-use multiversion::multiversion;
 use rayon::prelude::*;
-
-fn direct(s: &ConvShape) -> bool {
-    s.kernel == 1 && s.stride == 1 && s.padding == 0
-}
 
 /// out [N, O, OH, OW] from x [N, C, H, W] and weight [O, C, K, K].
 pub fn conv2d(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
-    let (oh, ow) = s.output();
-    let (ckk, pixels) = (s.in_channels * s.kernel * s.kernel, oh * ow);
-    let image = s.in_channels * s.height * s.width;
+    let (ckk, pixels, image) = (s.patch(), s.pixels(), s.image());
     assert!(x.len() == s.batch * image && weight.len() == s.out_channels * ckk);
-    let len = s.batch * s.out_channels * pixels;
+    let len = s.batch * s.output_image();
     let mut out = Vec::with_capacity(len);
     let w = View::row_major(weight, s.out_channels, ckk);
     out.spare_capacity_mut()[..len]
-        .par_chunks_mut((s.out_channels * pixels).max(1))
+        .par_chunks_mut(s.output_image().max(1))
         .enumerate()
         .for_each_init(Vec::new, |cols, (n, out_n)| {
             let xn = &x[n * image..(n + 1) * image];
-            let cols_n: &[f32] = if direct(s) {
+            let cols_n: &[f32] = if s.pointwise() {
                 xn
             } else {
                 cols.resize(ckk * pixels, 0.0);
@@ -51,105 +44,11 @@ pub fn conv2d(x: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
     out
 }
 
-/// Adds `cols` [C·K·K, OH·OW] back into image `dx` [C, H, W] (im2col's
-/// adjoint), one kernel offset (one row of `cols`) at a time. `cols` is
-/// scratch: values that fell on the padding may be zeroed in it. Compiled
-/// for AVX2 too, chosen at run time (the same sums in the same order,
-/// wider registers).
-#[multiversion(targets("x86_64+avx2"))]
-fn col2im(cols: &mut [f32], s: &ConvShape, dx: &mut [f32]) {
-    let (oh, ow) = s.output();
-    let k = s.kernel;
-    for c in 0..s.in_channels {
-        let plane = &mut dx[c * s.height * s.width..(c + 1) * s.height * s.width];
-        for kh in 0..k {
-            for kw in 0..k {
-                let row = &mut cols[((c * k + kh) * k + kw) * oh * ow..][..oh * ow];
-                if s.stride == 1 && ow == s.width {
-                    add_shifted_plane(row, s, kh, kw, plane);
-                } else {
-                    add_offset_rows(row, s, kh, kw, plane);
-                }
-            }
-        }
-    }
-}
-
-/// One kernel offset's row added back output row by output row, skipping
-/// the values that fell on the padding.
-#[inline(always)]
-fn add_offset_rows(row: &[f32], s: &ConvShape, kh: usize, kw: usize, plane: &mut [f32]) {
-    let (oh, ow) = s.output();
-    let (lo, hi) = inside(s, kw, ow);
-    if lo == hi {
-        return;
-    }
-    for y in 0..oh {
-        let iy = (y * s.stride + kh) as isize - s.padding as isize;
-        if iy < 0 || iy >= s.height as isize {
-            continue;
-        }
-        let dst = &mut plane[iy as usize * s.width..(iy as usize + 1) * s.width];
-        let first = lo * s.stride + kw - s.padding;
-        let src = &row[y * ow + lo..y * ow + hi];
-        if s.stride == 1 {
-            for (d, &v) in dst[first..first + (hi - lo)].iter_mut().zip(src) {
-                *d += v;
-            }
-        } else {
-            for (pixels, &v) in dst[first..].chunks_mut(s.stride).zip(src) {
-                pixels[0] += v;
-            }
-        }
-    }
-}
-
-/// The same for stride 1 with output rows as wide as the input's (the
-/// adjoint of `conv_weight_grad`'s shifted-plane im2col): the values that
-/// fell on the padding columns are zeroed in `row`, then the rows inside the
-/// image are added back as one shifted block — each pixel gets the same
-/// terms in the same order as row by row, plus exact zeros.
-#[inline(always)]
-fn add_shifted_plane(row: &mut [f32], s: &ConvShape, kh: usize, kw: usize, plane: &mut [f32]) {
-    let (oh, ow) = s.output();
-    let (lo, hi) = inside(s, kw, ow);
-    if lo == hi {
-        return;
-    }
-    let top = s.padding.saturating_sub(kh).min(oh);
-    let bottom = (s.height + s.padding).saturating_sub(kh).clamp(top, oh);
-    let block = &mut row[top * ow..bottom * ow];
-    for out in block.chunks_exact_mut(ow) {
-        for v in &mut out[..lo] {
-            *v = 0.0;
-        }
-        for v in &mut out[hi..] {
-            *v = 0.0;
-        }
-    }
-    // plane[start + j] += block[j] where that index exists (the others
-    // are zeroed padding columns).
-    let start = ((top + kh) * s.width + kw) as isize - (s.padding * s.width + s.padding) as isize;
-    let first = ((-start).max(0) as usize).min(block.len());
-    let end = (plane.len() as isize - start).clamp(first as isize, block.len() as isize) as usize;
-    if first < end {
-        let from = (start + first as isize) as usize;
-        for (d, &v) in plane[from..from + (end - first)]
-            .iter_mut()
-            .zip(&block[first..end])
-        {
-            *d += v;
-        }
-    }
-}
-
 /// dx [N, C, H, W] from the output gradient [N, O, OH, OW] and weight
 /// [O, C, K, K].
 pub fn conv2d_input_grad(grad: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32> {
-    let (oh, ow) = s.output();
-    let (ckk, pixels) = (s.in_channels * s.kernel * s.kernel, oh * ow);
-    let image = s.in_channels * s.height * s.width;
-    let image_grad = s.out_channels * pixels;
+    let (ckk, pixels, image) = (s.patch(), s.pixels(), s.image());
+    let image_grad = s.output_image();
     assert!(grad.len() == s.batch * image_grad && weight.len() == s.out_channels * ckk);
     let mut dx = vec![0f32; s.batch * image];
     let wt = View::transpose_of(weight, s.out_channels, ckk);
@@ -161,7 +60,7 @@ pub fn conv2d_input_grad(grad: &[f32], weight: &[f32], s: &ConvShape) -> Vec<f32
                 s.out_channels,
                 pixels,
             );
-            if direct(s) {
+            if s.pointwise() {
                 gemm_here(wt, gn, dx_n, GemmInto::Overwrite);
             } else {
                 // Written over by the product: zeroed once, when first sized.

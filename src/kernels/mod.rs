@@ -5,6 +5,7 @@
 //!
 //! * [`conv_forward`] — a convolution and its input gradient, per image in
 //!   parallel: im2col (col2im) around a single-thread GEMM.
+//! * [`im2col`] — the im2col matrix and its adjoint, and the shape type.
 //! * [`conv_weight_grad`] — a convolution's weight gradient as a sum of
 //!   GEMMs over fixed 8-image chunks. burn Flex has no native one; burn's
 //!   generic fallback swaps the batch into the channel axis and runs one
@@ -29,6 +30,7 @@ pub mod batch_norm;
 pub mod compare;
 pub mod conv_forward;
 pub mod conv_weight_grad;
+pub mod im2col;
 pub mod memory;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -151,7 +153,7 @@ fn native_shape(
     weight: &FlexTensor,
     stride: usize,
     padding: usize,
-) -> Option<conv_weight_grad::ConvShape> {
+) -> Option<im2col::ConvShape> {
     let (xs, ws) = (x.shape(), weight.shape());
     if xs.num_dims() != 4
         || ws.num_dims() != 4
@@ -164,7 +166,7 @@ fn native_shape(
     if stride == 0 || xs[2] + 2 * padding < ws[2] || xs[3] + 2 * padding < ws[3] {
         return None;
     }
-    let shape = conv_weight_grad::ConvShape {
+    let shape = im2col::ConvShape {
         batch: xs[0],
         in_channels: xs[1],
         out_channels: ws[0],
@@ -180,14 +182,14 @@ fn native_shape(
 /// Forward: burn's for one input channel (its direct path for a 1-channel
 /// stem is several times faster than a 9-row GEMM) and for 1×1 stride-1
 /// convolutions (its plain-GEMM fast path).
-fn native_forward(s: &conv_weight_grad::ConvShape) -> bool {
-    s.in_channels > 1 && !(s.kernel == 1 && s.stride == 1 && s.padding == 0)
+fn native_forward(s: &im2col::ConvShape) -> bool {
+    s.in_channels > 1 && !s.pointwise()
 }
 
 /// Input gradient: burn's for 1×1 stride-1 convolutions (one plain GEMM
 /// there too).
-fn native_input_grad(s: &conv_weight_grad::ConvShape) -> bool {
-    !(s.kernel == 1 && s.stride == 1 && s.padding == 0)
+fn native_input_grad(s: &im2col::ConvShape) -> bool {
+    !s.pointwise()
 }
 
 impl ConvKernels for Flex {
