@@ -7,12 +7,16 @@
 //!   dump whose metadata says negstudy wrote it, a run folder with our lock
 //!   or checkpoints, …). Anything else is an error that names it.
 //! * **Complete or absent.** Everything is written to a temporary sibling
-//!   (`.NAME.tmp-PID`) and renamed into place. A folder cannot be renamed
-//!   over a folder, so replacing one is a swap: rename the old aside
-//!   (`.NAME.old-PID`), rename the new in, delete the old. A kill at any
-//!   moment leaves either the old or the new output under its name, or
+//!   (`.NAME.tmp-PID-TOKEN`) and renamed into place. A folder cannot be
+//!   renamed over a folder, so replacing one is a swap: rename the old aside
+//!   (`.NAME.old-PID-TOKEN`), rename the new in, delete the old. A kill at
+//!   any moment leaves either the old or the new output under its name, or
 //!   both aside; the next write to the same path finishes or undoes such a
-//!   swap ([`recover`]) and removes temporaries of dead processes.
+//!   swap ([`recover`]) and removes the leftovers of dead processes — only
+//!   those a journal (`.NAME.negstudy-PID-TOKEN`, written before anything
+//!   else) vouches for, never a file that merely has such a name. SIGINT,
+//!   SIGTERM and SIGHUP remove this process's temporaries before it exits
+//!   ([`remove_in_progress`], installed by `main`).
 //! * **Names stay names.** Where a name (not a path) is expected — a run,
 //!   a sweep, a report — [`check_name`] rejects `.`, `..`, empty, absolute
 //!   and path-separator names, so outputs stay inside `runs/` / `reports/`.
@@ -132,18 +136,95 @@ pub fn check_name(name: &str, what: &str) -> Result<()> {
     }
 }
 
-/// `.NAME.TAG-PID` beside `path`.
-fn sibling(path: &Path, tag: &str, pid: u32) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{tag}-{pid}"))
+/// The names one write uses beside its output `NAME`, all carrying the
+/// writing process's pid and a random token: the temporary
+/// `.NAME.tmp-PID-TOKEN`, the place a replaced folder is moved aside to
+/// `.NAME.old-PID-TOKEN`, and the journal `.NAME.negstudy-PID-TOKEN`, a
+/// small JSON file written before the others that names the write. Only
+/// names a journal vouches for are ever renamed or deleted by [`recover`]:
+/// a user's file that merely looks like a temporary is never touched.
+#[derive(Clone, Debug)]
+struct WriteNames {
+    tmp: PathBuf,
+    old: PathBuf,
+    journal: PathBuf,
 }
 
-/// A temporary sibling of `path` (same folder, so the rename is atomic).
-pub fn temp_sibling(path: &Path) -> PathBuf {
-    sibling(path, "tmp", std::process::id())
+/// The journal's contents.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+struct Journal {
+    negstudy_write: String,
+    pid: u32,
+    token: String,
+}
+
+const JOURNAL_TAG: &str = "negstudy";
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+impl WriteNames {
+    fn of(path: &Path, pid: u32, token: &str) -> WriteNames {
+        let name = file_name(path);
+        let at = |tag: &str| path.with_file_name(format!(".{name}.{tag}-{pid}-{token}"));
+        WriteNames {
+            tmp: at("tmp"),
+            old: at("old"),
+            journal: at(JOURNAL_TAG),
+        }
+    }
+
+    /// The names of a write whose temporary is `tmp`.
+    fn of_tmp(tmp: &Path, path: &Path) -> Option<WriteNames> {
+        let rest = file_name(tmp)
+            .strip_prefix(&format!(".{}.tmp-", file_name(path)))?
+            .to_string();
+        let (pid, token) = rest.split_once('-')?;
+        Some(WriteNames::of(path, pid.parse().ok()?, token))
+    }
+}
+
+/// A fresh random token (std's per-process random hash keys, from the OS).
+fn token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", h.finish())
+}
+
+/// Temporaries of writes in progress in this process, removed on SIGINT,
+/// SIGTERM or SIGHUP ([`remove_in_progress`]).
+static IN_PROGRESS: std::sync::Mutex<Vec<WriteNames>> = std::sync::Mutex::new(Vec::new());
+
+fn track(names: &WriteNames, on: bool) {
+    if let Ok(mut v) = IN_PROGRESS.lock() {
+        v.retain(|n| n.tmp != names.tmp);
+        if on {
+            v.push(names.clone());
+        }
+    }
+}
+
+/// Removes the temporaries (and journals) of every write this process has
+/// in progress: called when the process is told to stop, so an interrupted
+/// write leaves nothing behind. A folder moved aside mid-swap is left for
+/// [`recover`] to put back.
+pub fn remove_in_progress() {
+    if let Ok(v) = IN_PROGRESS.lock() {
+        for names in v.iter() {
+            let _ = remove_any(&names.tmp);
+            if std::fs::symlink_metadata(&names.old).is_err() {
+                let _ = remove_any(&names.journal);
+            }
+        }
+    }
 }
 
 /// Whether a process with this pid exists (a temporary of a live process is
@@ -169,13 +250,37 @@ fn remove_any(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Finishes or undoes an interrupted write to `path` and removes the
-/// temporaries of dead processes. An interrupted swap is recognised by
-/// `path` missing while `.NAME.old-PID` exists: the new output
-/// (`.NAME.tmp-PID`, complete before the swap began) is renamed in if it is
-/// there, otherwise the old one is put back.
+/// The journal at `entry` if it is one of ours for `path` (a regular file
+/// of at most 4 KiB whose JSON names this output, its pid and token), with
+/// its write's names.
+fn journal_at(entry: &Path, path: &Path) -> Option<(Journal, WriteNames)> {
+    let name = file_name(path);
+    let rest = file_name(entry)
+        .strip_prefix(&format!(".{name}.{JOURNAL_TAG}-"))?
+        .to_string();
+    let (pid, token) = rest.split_once('-')?;
+    let pid: u32 = pid.parse().ok()?;
+    let meta = std::fs::symlink_metadata(entry).ok()?;
+    if !meta.is_file() || meta.len() > 4096 {
+        return None;
+    }
+    let journal: Journal = serde_json::from_slice(&std::fs::read(entry).ok()?).ok()?;
+    let expected = Journal {
+        negstudy_write: name,
+        pid,
+        token: token.to_string(),
+    };
+    (journal == expected).then(|| (journal, WriteNames::of(path, pid, token)))
+}
+
+/// Finishes or undoes interrupted writes to `path` by dead processes, as
+/// their journals describe them: when `path` is missing and a write's
+/// `old` exists (killed mid-swap), its complete temporary is renamed in if
+/// it is there, otherwise the old output is put back; then the write's
+/// leftovers and journal are removed. Nothing a journal does not name is
+/// touched.
 pub fn recover(path: &Path) -> Result<()> {
-    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+    let Some(parent) = path.parent() else {
         return Ok(());
     };
     let parent = if parent.as_os_str().is_empty() {
@@ -186,27 +291,21 @@ pub fn recover(path: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return Ok(());
     };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    let mut stale: Vec<(String, u32)> = Vec::new();
-    for e in entries.flatten() {
-        let file = e.file_name().to_string_lossy().into_owned();
-        let Some((tag, pid)) = file
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(tag, pid)| Some((tag, pid.parse::<u32>().ok()?)))
-        else {
-            continue;
-        };
-        if (tag == "tmp" || tag == "old") && !alive(pid) {
-            stale.push((tag.to_string(), pid));
-        }
-    }
-    let missing = std::fs::symlink_metadata(path).is_err();
-    if missing {
-        if let Some(&(_, pid)) = stale.iter().find(|(t, _)| t == "old") {
-            let (old, new) = (sibling(path, "old", pid), sibling(path, "tmp", pid));
-            let from = if new.exists() { new } else { old };
-            std::fs::rename(&from, path).with_context(|| {
+    let stale: Vec<WriteNames> = entries
+        .flatten()
+        .filter_map(|e| journal_at(&e.path(), path))
+        .filter(|(j, _)| !alive(j.pid))
+        .map(|(_, names)| names)
+        .collect();
+    for names in stale {
+        let missing = std::fs::symlink_metadata(path).is_err();
+        if missing && std::fs::symlink_metadata(&names.old).is_ok() {
+            let from = if names.tmp.exists() {
+                &names.tmp
+            } else {
+                &names.old
+            };
+            std::fs::rename(from, path).with_context(|| {
                 format!(
                     "finishing an interrupted replacement of {} from {}",
                     path.display(),
@@ -214,10 +313,9 @@ pub fn recover(path: &Path) -> Result<()> {
                 )
             })?;
         }
-    }
-    for (tag, pid) in stale {
-        let p = sibling(path, &tag, pid);
-        remove_any(&p).with_context(|| format!("removing stale temporary {}", p.display()))?;
+        for p in [&names.tmp, &names.old, &names.journal] {
+            remove_any(p).with_context(|| format!("removing stale temporary {}", p.display()))?;
+        }
     }
     Ok(())
 }
@@ -234,28 +332,44 @@ fn fault_pause() {
     }
 }
 
-/// Moves the complete `tmp` to `path`, replacing what is there (already
-/// checked to be ours): a file by one atomic rename, a folder by the swap
-/// described in the module docs.
+/// Moves the complete `tmp` (from [`prepare`]) to `path`, replacing what is
+/// there (already checked to be ours): a file by one atomic rename, a
+/// folder by the swap described in the module docs; then the write's
+/// journal is removed.
 pub fn swap_in(tmp: &Path, path: &Path) -> Result<()> {
+    let names = WriteNames::of_tmp(tmp, path)
+        .with_context(|| format!("{}: not a temporary of {}", tmp.display(), path.display()))?;
     let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
     if !is_dir {
-        return std::fs::rename(tmp, path)
-            .with_context(|| format!("renaming into {}", path.display()));
+        std::fs::rename(tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
+    } else {
+        std::fs::rename(path, &names.old)
+            .with_context(|| format!("moving {} aside", path.display()))?;
+        fault_pause();
+        if let Err(e) = std::fs::rename(tmp, path) {
+            let _ = std::fs::rename(&names.old, path);
+            return Err(e).with_context(|| format!("renaming into {}", path.display()));
+        }
+        remove_any(&names.old)
+            .with_context(|| format!("removing the replaced {}", names.old.display()))?;
     }
-    let old = sibling(path, "old", std::process::id());
-    std::fs::rename(path, &old).with_context(|| format!("moving {} aside", path.display()))?;
-    fault_pause();
-    if let Err(e) = std::fs::rename(tmp, path) {
-        let _ = std::fs::rename(&old, path);
-        return Err(e).with_context(|| format!("renaming into {}", path.display()));
+    track(&names, false);
+    let _ = remove_any(&names.journal);
+    Ok(())
+}
+
+/// Abandons a write begun by [`prepare`]: removes its temporary and journal.
+pub fn abandon(tmp: &Path, path: &Path) {
+    if let Some(names) = WriteNames::of_tmp(tmp, path) {
+        track(&names, false);
+        let _ = remove_any(&names.tmp);
+        let _ = remove_any(&names.journal);
     }
-    remove_any(&old).with_context(|| format!("removing the replaced {}", old.display()))
 }
 
 /// Prepares a write of `path`: recovers interrupted writes, checks that an
-/// existing `path` may be replaced, creates the parent folder, and returns
-/// a fresh temporary sibling.
+/// existing `path` may be replaced, creates the parent folder, writes the
+/// write's journal, and returns its fresh temporary (not yet created).
 pub fn prepare(path: &Path, kind: Kind) -> Result<PathBuf> {
     if path.file_name().is_none() {
         bail!(
@@ -268,9 +382,25 @@ pub fn prepare(path: &Path, kind: Kind) -> Result<PathBuf> {
     }
     recover(path)?;
     check_replaceable(path, kind)?;
-    let tmp = temp_sibling(path);
-    remove_any(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
-    Ok(tmp)
+    let (pid, token) = (std::process::id(), token());
+    let names = WriteNames::of(path, pid, &token);
+    let journal = Journal {
+        negstudy_write: file_name(path),
+        pid,
+        token,
+    };
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&names.journal)
+            .with_context(|| format!("creating {}", names.journal.display()))?;
+        f.write_all(&serde_json::to_vec(&journal)?)
+            .with_context(|| format!("writing {}", names.journal.display()))?;
+    }
+    track(&names, true);
+    Ok(names.tmp)
 }
 
 /// Calls `write` with a temporary path, then moves it onto `path` (which may
@@ -280,7 +410,7 @@ pub fn write_with(path: &Path, kind: Kind, write: impl FnOnce(&Path) -> Result<(
     let tmp = prepare(path, kind)?;
     let result = write(&tmp).and_then(|()| swap_in(&tmp, path));
     if result.is_err() {
-        let _ = remove_any(&tmp);
+        abandon(&tmp, path);
     }
     result
 }
@@ -340,22 +470,67 @@ mod tests {
         let out = dir.path().join("b");
         // A dead pid: above Linux's pid_max (4 194 304).
         let dead = 4_194_305 + 17;
+        let journal = |names: &WriteNames, pid: u32, token: &str| {
+            let j = Journal {
+                negstudy_write: "b".into(),
+                pid,
+                token: token.into(),
+            };
+            std::fs::write(&names.journal, serde_json::to_vec(&j).unwrap()).unwrap();
+        };
         // Killed between the two renames, new complete: the new one wins.
-        std::fs::create_dir(sibling(&out, "old", dead)).unwrap();
-        std::fs::create_dir(sibling(&out, "tmp", dead)).unwrap();
-        std::fs::write(sibling(&out, "tmp", dead).join("new"), "").unwrap();
+        let w = WriteNames::of(&out, dead, "aa");
+        journal(&w, dead, "aa");
+        std::fs::create_dir(&w.old).unwrap();
+        std::fs::create_dir(&w.tmp).unwrap();
+        std::fs::write(w.tmp.join("new"), "").unwrap();
         recover(&out).unwrap();
         assert!(out.join("new").exists());
-        assert!(!sibling(&out, "old", dead).exists());
+        assert!(!w.old.exists() && !w.journal.exists());
         // Killed after renaming aside with no new one left: the old comes back.
-        std::fs::rename(&out, sibling(&out, "old", dead)).unwrap();
+        journal(&w, dead, "aa");
+        std::fs::rename(&out, &w.old).unwrap();
         recover(&out).unwrap();
         assert!(out.join("new").exists());
         // A stale temporary of a dead process is removed; a live one's is kept.
-        std::fs::create_dir(sibling(&out, "tmp", dead)).unwrap();
-        std::fs::create_dir(sibling(&out, "tmp", std::process::id())).unwrap();
+        journal(&w, dead, "aa");
+        std::fs::create_dir(&w.tmp).unwrap();
+        let me = std::process::id();
+        let live = WriteNames::of(&out, me, "bb");
+        journal(&live, me, "bb");
+        std::fs::create_dir(&live.tmp).unwrap();
         recover(&out).unwrap();
-        assert!(!sibling(&out, "tmp", dead).exists());
-        assert!(sibling(&out, "tmp", std::process::id()).exists());
+        assert!(!w.tmp.exists());
+        assert!(live.tmp.exists());
+    }
+
+    #[test]
+    fn recovery_never_touches_what_no_journal_vouches_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("w.pth");
+        let dead = 4_194_305 + 18;
+        // A user's folder and file named like our temporaries, the output
+        // missing: without a journal they are left exactly as they are.
+        let w = WriteNames::of(&out, dead, "cc");
+        std::fs::create_dir(&w.old).unwrap();
+        std::fs::write(w.old.join("mine"), "user data").unwrap();
+        std::fs::write(&w.tmp, "user data").unwrap();
+        let legacy = dir.path().join(".w.pth.old-4000000");
+        std::fs::create_dir(&legacy).unwrap();
+        // A "journal" that does not name this write is not ours either.
+        std::fs::write(&w.journal, r#"{"negstudy_write":"x","pid":1,"token":"cc"}"#).unwrap();
+        recover(&out).unwrap();
+        assert!(!out.exists());
+        assert!(w.old.join("mine").exists() && w.tmp.exists() && legacy.exists());
+        assert!(w.journal.exists());
+        // A complete write leaves only its output.
+        write_bytes(&out, Kind::OwnedFile, b"ours").unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"ours");
+        let ours: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("-cc") || n.contains("old-4000000") || n == "w.pth")
+            .collect();
+        assert_eq!(ours.len(), 5, "{ours:?}");
     }
 }

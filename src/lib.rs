@@ -9,6 +9,7 @@
 //! * [`table`] — tidy tables: named, typed columns;
 //! * [`atomic`] — outputs written aside and renamed; only our artifacts replaced;
 //! * [`input_file`] — opening inputs (regular files only);
+//! * [`provenance`] — what made a result: commit, CPU, SIMD paths, threads;
 //! * [`difficulty`] — the one definition of difficulty, ranks, bands,
 //!   negative-set expressions and filters, shared by trainer and analyses;
 //! * [`store`] — embedding dumps (safetensors, npy/npz, parquet);
@@ -40,6 +41,7 @@ pub mod model;
 pub mod pipeline;
 pub mod plot;
 pub mod progress;
+pub mod provenance;
 pub mod report;
 pub mod rng;
 pub mod stats;

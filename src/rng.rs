@@ -52,6 +52,8 @@ pub enum Purpose {
     RandomImages = 9,
     /// Synthetic dumps.
     Synthetic = 10,
+    /// The labelled rows of a low-label probe (stream = class).
+    LabelSubset = 11,
 }
 
 /// Stream `id` of `purpose` under `seed`.

@@ -764,7 +764,206 @@ const CASES: &[Case] = &[
         setup: |d| write(d, "ck/notes.txt", "mine"),
         args: &["export", "--checkpoint", "ck", "--out", "w.bin"],
     },
+    // ---- PyTorch files that declare more than they hold (trust, round 2) ----
+    Case {
+        what: "embed a .pth whose weight is a stride-0 view declaring 151 MB in a kilobyte",
+        setup: |d| copy_torch_fixture(d, "hostile_stride0.pth"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "hostile_stride0.pth",
+            "--data",
+            "random:1x28x28:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed a .pth whose conv1.weight is stored as int8",
+        setup: |d| copy_torch_fixture(d, "int8_conv1.pth"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "int8_conv1.pth",
+            "--data",
+            "random:1x28x28:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed a .pth zip whose storage entry is a deflate bomb",
+        setup: |d| zip_file(d, "w.pth", "archive/data/0", &vec![0u8; 8 << 20], true),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "w.pth",
+            "--data",
+            "random:1x28x28:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed a .pth zip whose pickle declares 5 MiB",
+        setup: |d| zip_file(d, "w.pth", "archive/data.pkl", &vec![b'N'; 5 << 20], true),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "w.pth",
+            "--data",
+            "random:1x28x28:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed a legacy tar checkpoint whose member declares 4 GiB",
+        setup: |d| {
+            let mut header = [0u8; 512];
+            header[..8].copy_from_slice(b"storages");
+            header[124..136].copy_from_slice(b"40000000000\0");
+            header[156] = b'0';
+            header[257..263].copy_from_slice(b"ustar\0");
+            let mut bytes = header.to_vec();
+            bytes.extend_from_slice(&[0u8; 9 * 1024]);
+            write(d, "w.pth", bytes);
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "w.pth",
+            "--data",
+            "random:1x28x28:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed with a --prefix that is the query encoder and --encoder momentum",
+        setup: |d| copy_torch_fixture(d, "solo_narrow.ckpt"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "solo_narrow.ckpt",
+            "--prefix",
+            "state_dict.backbone.",
+            "--encoder",
+            "momentum",
+            "--data",
+            "random:3x32x32:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed with --stem-padding beyond any kernel",
+        setup: |d| copy_torch_fixture(d, "solo_narrow.ckpt"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "solo_narrow.ckpt",
+            "--stem-padding",
+            "99",
+            "--data",
+            "random:3x32x32:8",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    // ---- images that would take more memory than they justify ----
+    Case {
+        what: "embed a 600×600 image at native size with a CIFAR-stem model",
+        setup: |d| {
+            copy_torch_fixture(d, "solo_narrow.ckpt");
+            png(d, "imgs/cat/a.png", 600, 600);
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "solo_narrow.ckpt",
+            "--data",
+            "folder:imgs",
+            "--quiet",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed an image folder holding a truncated JPEG",
+        setup: |d| {
+            copy_torch_fixture(d, "torch_bottleneck.safetensors");
+            let mut jpeg = Vec::new();
+            image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 99]))
+                .write_to(
+                    &mut std::io::Cursor::new(&mut jpeg),
+                    image::ImageFormat::Jpeg,
+                )
+                .unwrap();
+            jpeg.truncate(jpeg.len() * 2 / 3);
+            write(d, "imgs/n01440764/a.jpg", jpeg);
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_bottleneck.safetensors",
+            "--data",
+            "folder:imgs",
+            "--quiet",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed an image folder with --split",
+        setup: |d| {
+            copy_torch_fixture(d, "torch_bottleneck.safetensors");
+            png(d, "imgs/n01440764/a.png", 8, 8);
+        },
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_bottleneck.safetensors",
+            "--data",
+            "folder:imgs",
+            "--split",
+            "train",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "embed with --limit-per-class 0",
+        setup: |d| copy_torch_fixture(d, "torch_bottleneck.safetensors"),
+        args: &[
+            "embed",
+            "--checkpoint",
+            "torch_bottleneck.safetensors",
+            "--data",
+            "folder:imgs",
+            "--limit-per-class",
+            "0",
+            "--out",
+            "e.safetensors",
+        ],
+    },
 ];
+
+/// Writes a zip holding one entry (deflated or stored).
+fn zip_file(d: &Path, name: &str, entry: &str, bytes: &[u8], deflate: bool) {
+    use std::io::Write;
+    let f = std::fs::File::create(d.join(name)).unwrap();
+    let mut z = zip::ZipWriter::new(f);
+    let method = if deflate {
+        zip::CompressionMethod::Deflated
+    } else {
+        zip::CompressionMethod::Stored
+    };
+    let opts = zip::write::SimpleFileOptions::default().compression_method(method);
+    z.start_file(entry, opts).unwrap();
+    z.write_all(bytes).unwrap();
+    z.finish().unwrap();
+}
 
 /// Writes a grey-gradient RGB PNG of `w` × `h`.
 fn png(d: &Path, name: &str, w: u32, h: u32) {
@@ -785,11 +984,21 @@ fn copy_torch_fixture(d: &Path, name: &str) {
     std::fs::copy(from, d.join(name)).unwrap();
 }
 
+/// The address space every case runs in (`ulimit -v`, KiB): 2 GiB, far
+/// below what the hostile files of issue 21 made negstudy allocate (4–32 GiB)
+/// and far above what any case needs to say its error.
+const ADDRESS_SPACE_KIB: u64 = 2 << 20;
+
 /// Runs one case; returns (exit code, stderr) or a description of what went wrong.
 fn run_case(case: &Case) -> Result<String, String> {
     let dir = tempfile::tempdir().unwrap();
     (case.setup)(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_negstudy"))
+    // Under an address-space limit: a file that declares gigabytes must be
+    // refused from what it declares, not by running out of memory.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {ADDRESS_SPACE_KIB}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_negstudy"))
         .args(case.args)
         .current_dir(dir.path())
         .stdin(Stdio::null())
@@ -866,7 +1075,9 @@ fn every_bad_input_gets_its_documented_error() {
          real binary (in an empty folder holding only the case's files) and \
          fails unless negstudy exits with status 1 (2 where the argument parser \
          rejects a flag's value) and prints exactly this error: no panic, \
-         abort, hang or partial output. {} cases.\n\n{}",
+         abort, hang or partial output — within a 2 GiB address space \
+         (`ulimit -v`), so an input that declares more than it holds is \
+         refused from its declared sizes. {} cases.\n\n{}",
         CASES.len(),
         sections.join("\n")
     );

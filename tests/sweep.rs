@@ -13,7 +13,13 @@ fn recipe() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiny-sweep.toml")
 }
 
-/// `negstudy sweep` on the tiny recipe with these folders.
+/// The ledger of finished runs beside `runs`.
+fn ledger(runs: &Path) -> PathBuf {
+    runs.with_file_name("results")
+}
+
+/// `negstudy sweep` on the tiny recipe with these folders (the ledger
+/// beside the runs).
 fn sweep_command(runs: &Path, reports: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_negstudy"));
     c.args([
@@ -23,6 +29,8 @@ fn sweep_command(runs: &Path, reports: &Path) -> Command {
         runs.to_str().unwrap(),
         "--reports",
         reports.to_str().unwrap(),
+        "--results",
+        ledger(runs).to_str().unwrap(),
         "--quiet",
     ]);
     c
@@ -217,6 +225,30 @@ fn stopped_sweeps_continue_without_redoing_finished_runs() {
     assert!(sub.join("bands.png").exists());
     assert!(index.contains("(bands.png)"), "{index}");
     assert!(!out.join("bands.png").exists());
+
+    // The ledger alone (what a clone has: results/, no run folders)
+    // finishes the sweep without training, with the same rows; every row
+    // says what made it.
+    let csv_before = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    std::fs::remove_dir_all(&runs).unwrap();
+    assert_eq!(
+        std::fs::read_dir(ledger(&runs).join("tiny"))
+            .unwrap()
+            .count(),
+        8
+    );
+    let o = sweep(&runs, &reports, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!runs.join("tiny").exists(), "nothing trained");
+    let csv_after = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert_eq!(csv_after, csv_before);
+    let header: Vec<&str> = csv_after.lines().next().unwrap().split(',').collect();
+    for col in ["commit", "cpu", "simd", "threads"] {
+        let i = header.iter().position(|h| *h == col).unwrap();
+        for row in csv_after.lines().skip(1) {
+            assert!(!row.split(',').nth(i).unwrap().is_empty(), "{col}: {row}");
+        }
+    }
 }
 
 /// A run result for `band_panels`: only the condition and filter matter.
@@ -234,6 +266,9 @@ fn result(condition: &str, keep: Option<&str>, drop: Option<&str>) -> RunResult 
         top1: 0.8,
         top5: 0.9,
         knn_top1: 0.7,
+        low_label: Vec::new(),
+        baselines: None,
+        provenance: None,
         wall_seconds: 1.0,
     }
 }

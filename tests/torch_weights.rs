@@ -223,7 +223,7 @@ fn foreign_errors(file: &str, momentum: bool, outputs: &str) -> (f64, f64, Strin
         "{file}: inferred architecture"
     );
     assert_eq!(loaded.name, "resnet-narrow");
-    (h, z, loaded.prefix)
+    (h, z, loaded.found.prefix)
 }
 
 #[test]
@@ -274,27 +274,97 @@ fn a_resnet_negstudy_does_not_train_loads_with_its_inferred_shape() {
 
 #[test]
 fn a_solo_learn_checkpoint_loads_its_headless_backbone() {
+    // solo-learn's CIFAR stem is Conv2d(3, w, 3, stride=1, padding=2): the
+    // layout says so (the weights cannot), and the outputs agree.
     let (h, z, loaded) = foreign_errors_with(
         "solo_narrow.ckpt",
         &ReadOptions::default(),
         "solo_narrow_outputs.safetensors",
         "z",
     );
-    eprintln!("solo-learn .ckpt backbone: h {h:.2e}, z {z:.2e}");
+    eprintln!("solo-learn .ckpt backbone (stem padding 2): h {h:.2e}, z {z:.2e}");
     assert!(h < 1e-4 && z < 1e-4, "h {h}, z {z}");
-    assert_eq!(loaded.prefix, "state_dict.backbone.");
+    assert_eq!(loaded.found.prefix, "state_dict.backbone.");
+    assert!(!loaded.found.momentum);
+    assert_eq!(
+        (loaded.shape.stem, loaded.shape.stem_padding),
+        (Stem::Cifar, 2)
+    );
     assert_eq!(loaded.shape.head, Head::None);
     assert_eq!(loaded.shape.in_channels, 3);
-    // The stem can be overridden (its max-pool has no weights): same
-    // tensors, a different network.
+    assert!(loaded.shape.describe().contains("padding 2"));
+    // The fixture tells the paddings apart: read with torchvision's rule
+    // (--stem-padding 1) the same weights give a different network — the
+    // silently wrong embedding this rule prevents.
+    let one = ReadOptions {
+        stem_padding: Some(1),
+        ..ReadOptions::default()
+    };
+    let (h1, _, wrong) = foreign_errors_with(
+        "solo_narrow.ckpt",
+        &one,
+        "solo_narrow_outputs.safetensors",
+        "z",
+    );
+    eprintln!("the same read with stem padding 1: h {h1:.2e}");
+    assert_eq!(wrong.shape.stem_padding, 1);
+    assert!(h1 > 1e-2, "padding 1 should not match PyTorch: {h1}");
+    // Its momentum encoder (`momentum_backbone`), found and labelled so.
+    let momentum = ReadOptions {
+        momentum: true,
+        ..ReadOptions::default()
+    };
+    let (h, z, key) = foreign_errors_with(
+        "solo_narrow.ckpt",
+        &momentum,
+        "solo_narrow_momentum_outputs.safetensors",
+        "z",
+    );
+    eprintln!("solo-learn .ckpt momentum backbone: h {h:.2e}, z {z:.2e}");
+    assert!(h < 1e-4 && z < 1e-4, "h {h}, z {z}");
+    assert_eq!(key.found.prefix, "state_dict.momentum_backbone.");
+    assert!(key.found.momentum);
+    assert_eq!(key.shape.stem_padding, 2);
+    // --prefix naming the momentum backbone is the momentum encoder, with
+    // the layout's stem rule; naming the query prefix while asking for the
+    // momentum encoder is a contradiction, said as such.
+    let given = ReadOptions {
+        prefix: Some("state_dict.momentum_backbone.".into()),
+        ..ReadOptions::default()
+    };
+    let (h, _, by_prefix) = foreign_errors_with(
+        "solo_narrow.ckpt",
+        &given,
+        "solo_narrow_momentum_outputs.safetensors",
+        "z",
+    );
+    assert!(h < 1e-4, "{h}");
+    assert!(by_prefix.found.momentum && by_prefix.found.layout.contains("solo-learn"));
     let dev = negstudy::train::trainer::device("cpu").unwrap();
+    let contradiction = ReadOptions {
+        prefix: Some("state_dict.backbone.".into()),
+        momentum: true,
+        ..ReadOptions::default()
+    };
+    let err = negstudy::model::foreign::load(&fixture("solo_narrow.ckpt"), &contradiction, &dev)
+        .unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("query encoder's prefix") && err.contains("state_dict.momentum_backbone."),
+        "{err}"
+    );
+    // The stem can be overridden (its max-pool has no weights): same
+    // tensors, a different network, torchvision's padding for it.
     let imagenet = ReadOptions {
         stem: Some(Stem::Imagenet),
         ..ReadOptions::default()
     };
     let other =
         negstudy::model::foreign::load(&fixture("solo_narrow.ckpt"), &imagenet, &dev).unwrap();
-    assert_eq!(other.shape.stem, Stem::Imagenet);
+    assert_eq!(
+        (other.shape.stem, other.shape.stem_padding),
+        (Stem::Imagenet, 1)
+    );
 }
 
 #[test]

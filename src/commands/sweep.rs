@@ -16,10 +16,16 @@ pub struct SweepArgs {
     /// Runs trained at once, each with its own 1/N share of the CPU threads (mind memory).
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
+    /// Run folders (checkpoints) go to RUNS/<sweep>/<run>/.
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
+    /// Report bundles go to REPORTS/<sweep>/.
     #[arg(long, default_value = "reports")]
     pub reports: PathBuf,
+    /// The ledger of finished runs, RESULTS/<sweep>/<run>.json (commit it: a
+    /// run found there is not trained again).
+    #[arg(long, default_value = "results")]
+    pub results: PathBuf,
     /// Stop after this many runs finish in this session (rerun to continue).
     #[arg(long)]
     pub max_runs: Option<usize>,
@@ -58,6 +64,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     let opts = SweepOptions {
         runs_root: a.runs,
         reports_root: a.reports,
+        results_root: a.results,
         jobs: a.jobs,
         quiet: a.quiet,
         max_runs: a.max_runs,

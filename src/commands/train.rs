@@ -7,9 +7,9 @@ use crate::train::checkpoint::EncoderRole;
 use crate::train::config::TrainConfig;
 use crate::train::eval::ProbeConfig;
 use crate::train::trainer;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `negstudy train`: every field of the recipe can be overridden here.
 #[derive(Debug, Args)]
@@ -154,9 +154,23 @@ pub struct EvalArgs {
     /// Epochs of the linear probe (1–10 000).
     #[arg(long, default_value_t = ProbeConfig::default().epochs, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     pub probe_epochs: usize,
+    /// Low-label probes: also fit the probe on these shares of the training
+    /// labels (stratified, the same images for every feature set), e.g. 0.01,0.1.
+    #[arg(long, value_delimiter = ',', value_name = "F", value_parser = label_fraction)]
+    pub label_fractions: Vec<f64>,
     /// Output (default: eval.json in the run folder).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// A share of the labels, in (0, 1].
+fn label_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!(
+            "'{s}' is not a share of the labels in (0, 1], e.g. 0.01"
+        )),
+    }
 }
 
 /// `negstudy linear-eval`: evaluates and writes `eval.json` (default: in
@@ -170,6 +184,7 @@ pub fn linear_eval(a: EvalArgs) -> Result<EvalReport> {
             epochs: a.probe_epochs,
             ..ProbeConfig::default()
         },
+        label_fractions: a.label_fractions,
     })?;
     let out = a.out.unwrap_or_else(|| report.default_path());
     report.write(&out)?;
@@ -193,6 +208,10 @@ pub struct EmbedArgs {
     /// A weights file's stem (its max-pool has no weights; default: a 7×7 conv1 is ImageNet's, 3×3 CIFAR's).
     #[arg(long, value_enum)]
     pub stem: Option<crate::model::Stem>,
+    /// A weights file's stem padding (the weights do not say it; default:
+    /// 2 for solo-learn's 3×3 CIFAR stem, else kernel / 2 as torchvision).
+    #[arg(long, value_name = "P")]
+    pub stem_padding: Option<usize>,
     /// A weights file's head: auto (MoCo v2's MLP when present, else z = normalised h), fc (also a single fc layer), none.
     #[arg(long, value_enum, default_value = "auto")]
     pub head: crate::model::foreign::HeadChoice,
@@ -206,7 +225,7 @@ pub struct EmbedArgs {
     #[arg(long, conflicts_with_all = ["resize", "crop"])]
     pub native_size: bool,
     /// Image folder: the first N images (sorted by name) of each class.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub limit_per_class: Option<usize>,
     /// Per-channel mean for normalising images, e.g. 0.485,0.456,0.406 (default: the dataset's; give --std too).
     #[arg(
@@ -219,9 +238,10 @@ pub struct EmbedArgs {
     /// Per-channel standard deviation, e.g. 0.229,0.224,0.225 (default: the dataset's).
     #[arg(long, value_delimiter = ',', requires = "mean")]
     pub std: Option<Vec<f32>>,
-    /// Which part of the dataset (default: the held-out test part, as in the paper).
-    #[arg(long, value_enum, default_value = "test")]
-    pub split: Split,
+    /// Which part of the dataset (default: the held-out test part, as in
+    /// the paper); an image folder is embedded whole.
+    #[arg(long, value_enum)]
+    pub split: Option<Split>,
     /// query (the trained encoder) or momentum (the key encoder).
     #[arg(long, value_enum, default_value = "query")]
     pub encoder: EncoderRole,
@@ -238,15 +258,24 @@ pub fn embed(a: EmbedArgs) -> Result<()> {
         (Some(mean), Some(std)) => Some(crate::data::augment::Normalize { mean, std }),
         _ => None,
     };
+    let is_folder = a
+        .data
+        .as_deref()
+        .and_then(|d| d.strip_prefix("folder:"))
+        .is_some_and(|dir| crate::data::image_folder::is_class_folder_layout(Path::new(dir)));
+    if is_folder && a.split.is_some() {
+        bail!("--split: an image folder (DIR/<class>/<image>) has no train and test parts and is embedded whole; leave --split out");
+    }
     let dump = crate::pipeline::embed::embed(&EmbedRequest {
         checkpoint: a.checkpoint,
         data: a.data,
-        split: a.split,
+        split: a.split.unwrap_or(Split::Test),
         encoder: a.encoder,
         weights: crate::model::foreign::ReadOptions {
             prefix: a.prefix,
             momentum: false,
             stem: a.stem,
+            stem_padding: a.stem_padding,
             head: a.head,
         },
         normalize,
@@ -277,8 +306,10 @@ pub struct ExportArgs {
     /// query (the trained encoder) or momentum (the key encoder).
     #[arg(long, value_enum, default_value = "query")]
     pub encoder: EncoderRole,
-    /// Output weights (torchvision names; see README "Taking an encoder to PyTorch").
-    #[arg(long, value_name = "FILE.safetensors")]
+    /// Output weights under torchvision's names: FILE.safetensors, or
+    /// FILE.pth (also .pt, .pth.tar) in torch.save's zip format (see README
+    /// "Taking an encoder to PyTorch").
+    #[arg(long, value_name = "FILE.safetensors|FILE.pth")]
     pub out: PathBuf,
 }
 

@@ -19,8 +19,10 @@ use rand::Rng as _;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
-/// Augmentation parameters (defaults: MoCo v2).
+/// Augmentation parameters (defaults: MoCo v2). A recipe's `augment` table
+/// may give only the fields it changes.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct AugmentConfig {
     pub crop_scale: (f32, f32),
     pub flip: f32,

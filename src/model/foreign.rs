@@ -31,6 +31,7 @@ impl<'a> WeightsFile<'a> {
         {
             return Ok(WeightsFile::Safetensors(path));
         }
+        super::container::check(path)?;
         let reader = burn::store::pytorch_reader::PytorchReader::new(path).map_err(|e| {
             anyhow::anyhow!(
                 "{}: not a PyTorch checkpoint negstudy can read: {e}",
@@ -63,18 +64,46 @@ impl<'a> WeightsFile<'a> {
             WeightsFile::Safetensors(path) => return torchvision::read_safetensors(path, keep),
             WeightsFile::Pytorch(reader, path) => (reader, path),
         };
+        let file_len = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
+        let shown = crate::input_file::shown(path);
         let mut out = Vec::new();
-        for (key, t) in reader.into_tensors() {
+        let mut declared_total = 0u64;
+        let mut tensors: Vec<_> = reader.into_tensors().into_iter().collect();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, t) in tensors {
             use burn::store::pytorch_reader::DType as D;
+            if !keep(&key) {
+                continue;
+            }
             let elem = match t.dtype() {
                 D::F32 => crate::store::Elem::F32,
                 D::F64 => crate::store::Elem::F64,
                 D::F16 => crate::store::Elem::F16,
                 D::BF16 => crate::store::Elem::BF16,
-                _ => continue,
+                // BatchNorm's step counter is an integer in every layout.
+                _ if key.ends_with("num_batches_tracked") => continue,
+                other => bail!(
+                    "{shown}: tensor '{key}' has element type {other:?}; negstudy reads encoder weights stored as f32, f64, f16 or bf16"
+                ),
             };
-            if !keep(&key) {
-                continue;
+            // Before a byte is read: a tensor cannot hold more values than
+            // the file has bytes (a view repeating one value with stride 0,
+            // or a compressed storage, can declare gigabytes in kilobytes).
+            let declared = t
+                .shape()
+                .iter()
+                .try_fold(t.dtype().size() as u64, |acc, &d| acc.checked_mul(d as u64));
+            declared_total = declared_total.saturating_add(declared.unwrap_or(u64::MAX));
+            if declared.is_none_or(|b| b > file_len) || declared_total > file_len {
+                bail!(
+                    "{shown}: tensor '{key}' declares shape {:?} of {:?} ({}), more than the file's {file_len} bytes can hold{}; negstudy reads only tensors backed by the file's own bytes",
+                    t.shape(),
+                    t.dtype(),
+                    declared.map_or("beyond 2^64 bytes".to_string(), |b| format!("{b} bytes")),
+                    if declared.is_some_and(|b| b <= file_len) { " together with the tensors before it" } else { " (a view that repeats its storage, or a compressed one)" }
+                );
             }
             let bytes = t
                 .read()
@@ -86,74 +115,194 @@ impl<'a> WeightsFile<'a> {
                 values,
             });
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 }
 
-/// The known layouts: where the encoder's `conv1.weight` sits, in the order
-/// they are tried (`{encoder}` is `encoder_q` or `encoder_k`).
-const LAYOUTS: &[(&str, &str)] = &[
-    (
-        "state_dict.module.{encoder}.",
-        "MoCo v1/v2 official (.pth.tar)",
-    ),
-    ("module.{encoder}.", "MoCo, DistributedDataParallel"),
-    ("{encoder}.", "MoCo, unwrapped"),
-    ("state_dict.backbone.", "solo-learn / Lightning (.ckpt)"),
-    (
-        "state_dict.module.",
-        "a state_dict of a DistributedDataParallel model",
-    ),
-    ("state_dict.", "a state_dict entry"),
-    ("module.", "DistributedDataParallel"),
-    ("model.", "a model entry"),
-    ("", "torchvision state dict"),
-];
-
-/// The encoder's tensors with their prefix removed, and what was found.
-#[derive(Clone, Debug)]
-pub struct Selected {
-    pub prefix: String,
-    pub layout: String,
-    pub tensors: Vec<NamedTensor>,
+/// A known checkpoint layout: where its encoders sit, and what the weights
+/// cannot say about the network.
+struct Layout {
+    /// Prefix of the encoder (MoCo's query encoder), e.g.
+    /// `state_dict.module.encoder_q.`.
+    query: &'static str,
+    /// Prefixes its momentum (key) encoder may have, tried in order.
+    momentum: &'static [&'static str],
+    what: &'static str,
+    /// Padding of a 3×3 CIFAR stem in this layout, when it is not
+    /// `kernel / 2`: solo-learn replaces the stem of its CIFAR models with
+    /// `Conv2d(3, 64, kernel_size=3, stride=1, padding=2)` (`solo/methods/base.py`).
+    cifar_stem_padding: Option<usize>,
 }
 
-/// Where the encoder sits among `names`: `prefix` when given, else the
-/// first known layout holding a `conv1.weight`; returns the prefix and the
-/// layout's description. A file that matches none is an error listing the
-/// first keys seen and what was expected. `momentum` picks MoCo's key
-/// encoder (`encoder_k`) over the query encoder (`encoder_q`).
+/// The known layouts, in the order they are tried (the first whose query
+/// prefix holds a `conv1.weight` is the file's).
+const LAYOUTS: &[Layout] = &[
+    Layout {
+        query: "state_dict.module.encoder_q.",
+        momentum: &["state_dict.module.encoder_k."],
+        what: "MoCo v1/v2 official (.pth.tar)",
+        cifar_stem_padding: None,
+    },
+    Layout {
+        query: "module.encoder_q.",
+        momentum: &["module.encoder_k."],
+        what: "MoCo, DistributedDataParallel",
+        cifar_stem_padding: None,
+    },
+    Layout {
+        query: "encoder_q.",
+        momentum: &["encoder_k."],
+        what: "MoCo, unwrapped",
+        cifar_stem_padding: None,
+    },
+    Layout {
+        query: "state_dict.backbone.",
+        momentum: &[
+            "state_dict.momentum_backbone.",
+            "state_dict.momentum_encoder.",
+        ],
+        what: "solo-learn / Lightning (.ckpt)",
+        cifar_stem_padding: Some(2),
+    },
+    Layout {
+        query: "state_dict.module.",
+        momentum: &[],
+        what: "a state_dict of a DistributedDataParallel model",
+        cifar_stem_padding: None,
+    },
+    Layout {
+        query: "state_dict.",
+        momentum: &[],
+        what: "a state_dict entry",
+        cifar_stem_padding: None,
+    },
+    Layout {
+        query: "module.",
+        momentum: &[],
+        what: "DistributedDataParallel",
+        cifar_stem_padding: None,
+    },
+    Layout {
+        query: "model.",
+        momentum: &[],
+        what: "a model entry",
+        cifar_stem_padding: None,
+    },
+    Layout {
+        query: "",
+        momentum: &[],
+        what: "torchvision state dict",
+        cifar_stem_padding: None,
+    },
+];
+
+/// Where a file's encoder sits, and what its layout says about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Found {
+    pub prefix: String,
+    /// The layout's description (and "given by --prefix" when it was).
+    pub layout: String,
+    /// Whether the tensors are a momentum (key) encoder's.
+    pub momentum: bool,
+    /// The layout's 3×3 CIFAR stem padding when it is not `kernel / 2`.
+    pub cifar_stem_padding: Option<usize>,
+}
+
+/// Where the encoder sits among `names`. Without `prefix`, the file's layout
+/// is the first known one holding a `conv1.weight` under its query prefix,
+/// and `momentum` picks its momentum encoder (an error naming the layout if
+/// it has none). A given `prefix` is used as it is; when it is a known
+/// layout's query or momentum prefix, that decides which encoder it is (so
+/// a dump is labelled truthfully) and the layout's stem rule applies. A
+/// file that matches no layout is an error listing the first keys seen and
+/// what was expected.
 pub fn find_prefix(
     names: &BTreeSet<String>,
     prefix: Option<&str>,
     momentum: bool,
-) -> Result<(String, String)> {
-    let encoder = if momentum { "encoder_k" } else { "encoder_q" };
-    let (prefix, layout) = match prefix {
-        Some(p) => (p.to_string(), "given by --prefix".to_string()),
-        None => LAYOUTS
-            .iter()
-            .map(|(p, what)| (p.replace("{encoder}", encoder), what.to_string()))
-            .find(|(p, _)| names.contains(&format!("{p}conv1.weight")))
-            .with_context(|| {
+) -> Result<Found> {
+    let holds = |p: &str| names.contains(&format!("{p}conv1.weight"));
+    let found = match prefix {
+        Some(p) => given_prefix(p, momentum)?,
+        None => {
+            let layout = LAYOUTS.iter().find(|l| holds(l.query)).with_context(|| {
                 let first: Vec<&String> = names.iter().take(8).collect();
+                let expected: Vec<String> =
+                    LAYOUTS.iter().map(|l| format!("'{}'", l.query)).collect();
                 format!(
-                    "no ResNet encoder found: expected a 'conv1.weight' under one of {:?}; the first keys are {first:?} (give the prefix with --prefix)",
-                    LAYOUTS
-                        .iter()
-                        .map(|(p, _)| format!("'{}'", p.replace("{encoder}", encoder)))
-                        .collect::<Vec<_>>()
+                    "no ResNet encoder found: expected a 'conv1.weight' under one of {expected:?}; the first keys are {first:?} (give the prefix with --prefix)"
                 )
-            })?,
+            })?;
+            let prefix = if momentum {
+                layout.momentum.iter().copied().find(|p| holds(p)).with_context(|| {
+                    format!(
+                        "--encoder momentum: this file ({}) has no momentum encoder{}; its encoder is under '{}'",
+                        layout.what,
+                        if layout.momentum.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (no 'conv1.weight' under {:?})", layout.momentum)
+                        },
+                        layout.query
+                    )
+                })?
+            } else {
+                layout.query
+            };
+            Found {
+                prefix: prefix.to_string(),
+                layout: layout.what.to_string(),
+                momentum,
+                cifar_stem_padding: layout.cifar_stem_padding,
+            }
+        }
     };
-    if momentum && !prefix.contains("encoder_k") && layout != "given by --prefix" {
-        bail!("--encoder momentum: this file has no momentum encoder (no '{encoder}.' keys); its encoder is under '{prefix}'");
+    if !holds(&found.prefix) {
+        bail!("no 'conv1.weight' under the prefix '{}'", found.prefix);
     }
-    if !names.contains(&format!("{prefix}conv1.weight")) {
-        bail!("no 'conv1.weight' under the prefix '{prefix}'");
-    }
-    Ok((prefix, layout))
+    Ok(found)
+}
+
+/// A `--prefix`: a known layout's query or momentum prefix says which
+/// encoder it is; any other prefix is the encoder `momentum` asks for.
+fn given_prefix(prefix: &str, momentum: bool) -> Result<Found> {
+    let known = LAYOUTS.iter().find_map(|l| {
+        if l.query == prefix && !prefix.is_empty() {
+            Some((l, false))
+        } else if l.momentum.contains(&prefix) {
+            Some((l, true))
+        } else {
+            None
+        }
+    });
+    Ok(match known {
+        Some((l, false)) if momentum => bail!(
+            "--encoder momentum with --prefix '{prefix}': that is the query encoder's prefix in the {} layout{}",
+            l.what,
+            l.momentum
+                .first()
+                .map_or(String::new(), |m| format!(" (its momentum encoder is under '{m}')"))
+        ),
+        Some((l, is_momentum)) => Found {
+            prefix: prefix.to_string(),
+            layout: format!("{}, given by --prefix", l.what),
+            momentum: is_momentum,
+            cifar_stem_padding: l.cifar_stem_padding,
+        },
+        None => Found {
+            prefix: prefix.to_string(),
+            layout: "given by --prefix".to_string(),
+            momentum,
+            cifar_stem_padding: None,
+        },
+    })
+}
+
+/// The encoder's tensors with their prefix removed, and where they were.
+#[derive(Clone, Debug)]
+pub struct Selected {
+    pub found: Found,
+    pub tensors: Vec<NamedTensor>,
 }
 
 /// The encoder's tensors out of a file's (see [`find_prefix`]), with the
@@ -164,19 +313,15 @@ pub fn select_encoder(
     momentum: bool,
 ) -> Result<Selected> {
     let names: BTreeSet<String> = all.iter().map(|t| t.name.clone()).collect();
-    let (prefix, layout) = find_prefix(&names, prefix, momentum)?;
+    let found = find_prefix(&names, prefix, momentum)?;
     let tensors = all
         .into_iter()
         .filter_map(|t| {
-            let name = t.name.strip_prefix(prefix.as_str())?.to_string();
+            let name = t.name.strip_prefix(found.prefix.as_str())?.to_string();
             Some(NamedTensor { name, ..t })
         })
         .collect();
-    Ok(Selected {
-        prefix,
-        layout,
-        tensors,
-    })
+    Ok(Selected { found, tensors })
 }
 
 /// Which head `z` comes from when a file has one (`--head`).
@@ -202,6 +347,9 @@ pub struct ReadOptions {
     /// The stem (its max-pool has no weights); `None`: from `conv1`'s
     /// kernel (7×7 → ImageNet, 3×3 → CIFAR).
     pub stem: Option<Stem>,
+    /// The stem convolution's padding; `None`: the layout's rule
+    /// (solo-learn's 3×3 CIFAR stem: 2), else `kernel / 2`.
+    pub stem_padding: Option<usize>,
     pub head: HeadChoice,
 }
 
@@ -216,12 +364,13 @@ pub fn infer_shape(
     stem: Option<Stem>,
     head: HeadChoice,
 ) -> Result<ResnetShape> {
-    let shape = |name: &str| {
-        tensors
-            .iter()
-            .find(|t| t.name == name)
-            .map(|t| t.shape.clone())
-    };
+    // One index of the names: a lookup per block, not a scan of every
+    // tensor (a file can declare hundreds of thousands of blocks).
+    let index: std::collections::HashMap<&str, &[usize]> = tensors
+        .iter()
+        .map(|t| (t.name.as_str(), t.shape.as_slice()))
+        .collect();
+    let shape = |name: &str| index.get(name).map(|s| s.to_vec());
     let conv1 = shape("conv1.weight").context("no conv1.weight")?;
     if conv1.len() != 4 || conv1[2] != conv1[3] || conv1.contains(&0) {
         bail!("conv1.weight has shape {conv1:?}; expected [out, in, k, k]");
@@ -268,6 +417,7 @@ pub fn infer_shape(
             Stem::Cifar
         }),
         stem_kernel: conv1[2],
+        stem_padding: conv1[2] / 2,
         stem_width: conv1[0],
         bottleneck,
         stages,
@@ -338,40 +488,55 @@ pub struct Loaded {
     pub shape: ResnetShape,
     /// [`shape_name`] of it.
     pub name: String,
-    pub prefix: String,
-    pub layout: String,
+    /// Where the encoder was, which one it is, and the layout.
+    pub found: Found,
     /// Head tensors in the file that `z` does not use (see [`HeadChoice`]).
     pub unused_head: Vec<String>,
 }
+
+/// The stem padding of a file's network: `--stem-padding`, else the
+/// layout's rule for a 3×3 CIFAR stem, else `kernel / 2` (torchvision's).
+fn stem_padding(shape: &ResnetShape, found: &Found, given: Option<usize>) -> usize {
+    given.unwrap_or(match found.cifar_stem_padding {
+        Some(p) if shape.stem == Stem::Cifar && shape.stem_kernel == 3 => p,
+        _ => shape.stem_kernel / 2,
+    })
+}
+
+/// Most padding `--stem-padding` accepts: more than the kernel adds only zeros.
+pub const MAX_STEM_PADDING: usize = 16;
 
 /// Reads a PyTorch or safetensors file and builds the encoder it holds
 /// (every tensor of the encoder loaded, or an error listing what is
 /// missing or left over; the head's and BatchNorm's tensors included — only
 /// a head the options leave out is set aside, and reported).
 pub fn load(path: &Path, opts: &ReadOptions, device: &Device) -> Result<Loaded> {
+    if let Some(p) = opts.stem_padding.filter(|&p| p > MAX_STEM_PADDING) {
+        bail!("--stem-padding {p}: expected 0 to {MAX_STEM_PADDING}");
+    }
     // The names first (they locate the encoder), then the tensors under the
     // chosen prefix only, from the one opened file.
     let file = WeightsFile::open(path)?;
-    let (chosen, layout) = find_prefix(&file.names()?, opts.prefix.as_deref(), opts.momentum)
+    let found = find_prefix(&file.names()?, opts.prefix.as_deref(), opts.momentum)
         .with_context(|| path.display().to_string())?;
-    let all = file.read(|n| n.starts_with(chosen.as_str()))?;
-    let sel = select_encoder(all, Some(&chosen), opts.momentum)
+    let all = file.read(|n| n.starts_with(found.prefix.as_str()))?;
+    let sel = select_encoder(all, Some(&found.prefix), found.momentum)
         .with_context(|| path.display().to_string())?;
-    let shape = infer_shape(&sel.tensors, opts.stem, opts.head)
+    let mut shape = infer_shape(&sel.tensors, opts.stem, opts.head)
         .with_context(|| path.display().to_string())?;
+    shape.stem_padding = stem_padding(&shape, &found, opts.stem_padding);
     let is_head = |n: &str| n.starts_with("fc.");
     let (unused_head, tensors): (Vec<NamedTensor>, Vec<NamedTensor>) = sel
         .tensors
         .into_iter()
         .partition(|t| shape.head == Head::None && is_head(&t.name));
     let encoder = torchvision::import(&shape, &tensors, device)
-        .with_context(|| format!("{} (encoder under '{}')", path.display(), sel.prefix))?;
+        .with_context(|| format!("{} (encoder under '{}')", path.display(), found.prefix))?;
     Ok(Loaded {
         encoder,
         name: shape_name(&shape),
         shape,
-        prefix: sel.prefix,
-        layout,
+        found,
         unused_head: unused_head.into_iter().map(|t| t.name).collect(),
     })
 }

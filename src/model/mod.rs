@@ -19,6 +19,7 @@
 //! does, [`foreign`] reads PyTorch and safetensors files (finds the encoder,
 //! infers its shape), [`pth`] writes `torch.save`'s format.
 
+pub mod container;
 pub mod foreign;
 pub mod pth;
 pub mod resnet;
@@ -90,6 +91,7 @@ impl ModelConfig {
                 Stem::Cifar
             },
             stem_kernel: if imagenet { 7 } else { 3 },
+            stem_padding: if imagenet { 3 } else { 1 },
             stem_width: widths[0],
             bottleneck,
             stages,

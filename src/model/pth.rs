@@ -208,11 +208,26 @@ pub fn save_pth(tensors: &[NamedTensor], meta: HashMap<String, String>, path: &P
     Ok(())
 }
 
-/// Whether `path` is a zip holding [`MARK_RECORD`] (a `.pth` negstudy
-/// export wrote).
+/// Whether `path` is a zip whose [`MARK_RECORD`] is negstudy's: a JSON
+/// object (at most 64 KiB) with the export mark and a `negstudy_version`.
+/// An entry of that name alone is not enough: any zip can have one.
 pub fn exported_by_negstudy(path: &Path) -> bool {
+    use std::io::Read;
     let Ok(file) = std::fs::File::open(path) else {
         return false;
     };
-    zip::ZipArchive::new(file).is_ok_and(|z| z.index_for_name(MARK_RECORD).is_some())
+    let Ok(mut zip) = zip::ZipArchive::new(file) else {
+        return false;
+    };
+    let Ok(entry) = zip.by_name(MARK_RECORD) else {
+        return false;
+    };
+    let mut text = Vec::new();
+    if entry.take(64 << 10).read_to_end(&mut text).is_err() {
+        return false;
+    }
+    let (key, value) = super::torchvision::EXPORT_MARK;
+    serde_json::from_slice::<HashMap<String, String>>(&text).is_ok_and(|meta| {
+        meta.get(key).map(String::as_str) == Some(value) && meta.contains_key("negstudy_version")
+    })
 }

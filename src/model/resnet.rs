@@ -146,13 +146,12 @@ impl Encoder {
             Stem::Imagenet => (2, true),
             Stem::Cifar => (1, false),
         };
-        let k = shape.stem_kernel;
         let stem = conv(
             shape.in_channels,
             shape.stem_width,
-            k,
+            shape.stem_kernel,
             stride,
-            k / 2,
+            shape.stem_padding,
             1,
             device,
         );

@@ -59,8 +59,13 @@ pub struct Stage {
 pub struct ResnetShape {
     pub in_channels: usize,
     pub stem: Stem,
-    /// The stem convolution's kernel (padding `kernel / 2`).
+    /// The stem convolution's kernel.
     pub stem_kernel: usize,
+    /// The stem convolution's zero padding: `kernel / 2` for torchvision's
+    /// stems and negstudy's; 2 for solo-learn's 3×3 CIFAR stem
+    /// (`Conv2d(3, 64, 3, stride=1, padding=2)`). The weights do not say it:
+    /// a file's layout does (`model::foreign`), or `--stem-padding`.
+    pub stem_padding: usize,
     pub stem_width: usize,
     pub bottleneck: bool,
     pub stages: Vec<Stage>,
@@ -91,11 +96,12 @@ impl ResnetShape {
         let widths: Vec<usize> = self.stages.iter().map(|s| s.width).collect();
         let groups = self.stages.first().map_or(1, |s| s.groups);
         format!(
-            "{} blocks {:?}, widths {widths:?}{}, {k}×{k} {} stem ({} wide), {} input channels, head {}",
+            "{} blocks {:?}, widths {widths:?}{}, {k}×{k} {} stem (padding {}, {} wide), {} input channels, head {}",
             if self.bottleneck { "bottleneck" } else { "basic" },
             self.blocks_per_stage(),
             if groups > 1 { format!(", {groups} groups") } else { String::new() },
             self.stem.name(),
+            self.stem_padding,
             self.stem_width,
             self.in_channels,
             match self.head {

@@ -110,6 +110,18 @@ pub fn batchnorms(tensors: &[NamedTensor]) -> Vec<String> {
         .collect()
 }
 
+/// Most names an error lists: a hostile file can hold millions.
+const LISTED_NAMES: usize = 20;
+
+/// `["a", "b", …] and N more` for an error message.
+pub fn some_names<S: AsRef<str>>(names: &[S]) -> String {
+    let shown: Vec<&str> = names.iter().take(LISTED_NAMES).map(AsRef::as_ref).collect();
+    match names.len().saturating_sub(LISTED_NAMES) {
+        0 => format!("{shown:?}"),
+        more => format!("{shown:?} and {more} more"),
+    }
+}
+
 /// A fresh encoder of `shape` holding `tensors` (torchvision names).
 /// Every tensor of the encoder must be given with its shape, and nothing
 /// else but `num_batches_tracked`: a partial or mismatched load is an error
@@ -148,10 +160,10 @@ pub fn import(shape: &ResnetShape, tensors: &[NamedTensor], device: &Device) -> 
         .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         bail!(
-            "the weights do not fit the encoder ({}): missing {:?}; unexpected {:?}",
+            "the weights do not fit the encoder ({}): missing {}; unexpected {}",
             shape.describe(),
-            missing,
-            unexpected
+            some_names(&missing),
+            some_names(&unexpected)
         );
     }
     let result = enc.apply(pack, None, Some(Box::new(PyTorchToBurnAdapter)), true);

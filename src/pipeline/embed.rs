@@ -296,18 +296,26 @@ fn embed_file(req: &EmbedRequest, folder: Option<ImageFolder>) -> Result<Dump> {
         ..req.weights.clone()
     };
     let loaded = foreign::load(&req.checkpoint, &opts, &dev)?;
+    // The encoder the tensors are, as the file's layout says (a --prefix
+    // naming a momentum encoder is one, whatever --encoder said).
+    let role = if loaded.found.momentum {
+        EncoderRole::Momentum
+    } else {
+        EncoderRole::Query
+    };
     let meta = DumpMeta {
-        encoder: Some(req.encoder.name().into()),
+        encoder: Some(role.name().into()),
         source: Some(format!(
             "{} ({}, encoder under '{}', {}: {})",
             req.checkpoint.display(),
-            loaded.layout,
-            loaded.prefix,
+            loaded.found.layout,
+            loaded.found.prefix,
             loaded.name,
             loaded.shape.describe()
         )),
         ..DumpMeta::default()
     };
+
     let dump = match folder {
         Some(folder) => {
             let norm = normalization(req, None, loaded.shape.in_channels)
@@ -317,6 +325,17 @@ fn embed_file(req: &EmbedRequest, folder: Option<ImageFolder>) -> Result<Dump> {
         }
         None => embed_dataset(req, spec, &loaded, &dev, meta)?,
     };
+    if !req.quiet
+        && req.weights.stem_padding.is_none()
+        && loaded.found.cifar_stem_padding.is_none()
+        && loaded.shape.stem == Stem::Cifar
+        && loaded.shape.stem_kernel == 3
+    {
+        eprintln!(
+            "{}: its 3×3 stem was read with padding 1 (torchvision's rule); solo-learn's CIFAR stem uses 2 — if the file comes from a pipeline like it, give --stem-padding",
+            crate::input_file::shown(&req.checkpoint)
+        );
+    }
     if !req.quiet && !loaded.unused_head.is_empty() {
         eprintln!(
             "{}: the head {:?} is left out, z = normalised h (--head fc uses it)",

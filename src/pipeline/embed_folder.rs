@@ -4,7 +4,7 @@
 //! pass, with a progress bar.
 
 use crate::data::augment::{plain, Normalize};
-use crate::data::image_folder::{ImageFolder, Preprocess};
+use crate::data::image_folder::{self, ImageFolder, Preprocess};
 use crate::model::Encoder;
 use crate::train::eval::{Encoded, Features};
 use anyhow::{bail, Result};
@@ -24,6 +24,47 @@ struct Prepared {
     width: usize,
 }
 
+/// Most bytes the images of a batch may take while they are decoded at
+/// once (`Preprocess::peak_bytes` each): decoding runs in parallel within
+/// groups that fit, so memory does not grow with the thread count.
+const DECODE_BUDGET: usize = 1 << 30;
+
+/// `files` decoded and preprocessed, in order: each file read and its size
+/// taken from its header, then decoded in parallel groups whose encoded
+/// bytes and peak decoding memory together stay within [`DECODE_BUDGET`]
+/// (an image alone may exceed it, up to `image_folder::MAX_FILE_BYTES` plus
+/// `MAX_DECODED_BYTES` and its resized copy).
+fn decode_within_budget(
+    files: &[(PathBuf, i64)],
+    pre: Preprocess,
+) -> Result<Vec<(usize, usize, Vec<u8>)>> {
+    let decode_group = |group: &mut Vec<(String, Vec<u8>)>| {
+        let decoded: Result<Vec<_>> = group
+            .par_iter()
+            .map(|(name, bytes)| pre.apply(bytes, name))
+            .collect();
+        group.clear();
+        decoded
+    };
+    let mut out = Vec::with_capacity(files.len());
+    let (mut group, mut used) = (Vec::new(), 0usize);
+    for (path, _) in files {
+        let name = crate::input_file::shown(path);
+        let bytes = image_folder::read_image_file(path, &name)?;
+        let (w, h) = image_folder::header_size(&bytes, &name)?;
+        pre.check_size(h, w, &name)?;
+        let cost = bytes.len().saturating_add(pre.peak_bytes(h, w));
+        if !group.is_empty() && used.saturating_add(cost) > DECODE_BUDGET {
+            out.extend(decode_group(&mut group)?);
+            used = 0;
+        }
+        used = used.saturating_add(cost);
+        group.push((name, bytes));
+    }
+    out.extend(decode_group(&mut group)?);
+    Ok(out)
+}
+
 /// Decodes and preprocesses `files` in parallel; every image must come out
 /// at the size of the folder's first (`first`, set by the first batch).
 fn prepare(
@@ -32,10 +73,7 @@ fn prepare(
     norm: &Normalize,
     first: &mut Option<(usize, usize, PathBuf)>,
 ) -> Result<Prepared> {
-    let images: Vec<(usize, usize, Vec<u8>)> = files
-        .par_iter()
-        .map(|(path, _)| pre.load(path))
-        .collect::<Result<_>>()?;
+    let images = decode_within_budget(files, pre)?;
     let (h0, w0, _) = first.get_or_insert_with(|| (images[0].0, images[0].1, files[0].0.clone()));
     let (height, width) = (*h0, *w0);
     for ((h, w, _), (path, _)) in images.iter().zip(files) {

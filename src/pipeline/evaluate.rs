@@ -36,6 +36,10 @@ pub struct EvalRequest {
     /// Also probe raw pixels and a randomly initialised network.
     pub baselines: bool,
     pub probe: ProbeConfig,
+    /// Low-label probes: for each fraction, a linear probe fitted on that
+    /// stratified share of the training labels (`eval::label_subset`, the
+    /// same rows for the network and its baselines), e.g. 0.01 and 0.1.
+    pub label_fractions: Vec<f64>,
 }
 
 impl EvalRequest {
@@ -46,20 +50,31 @@ impl EvalRequest {
             data: None,
             baselines: false,
             probe: ProbeConfig::default(),
+            label_fractions: Vec::new(),
         }
     }
 }
 
 /// Linear-probe and kNN accuracy of one feature set (fractions in [0, 1]).
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Scores {
     pub top1: f64,
     pub top5: f64,
     pub knn_top1: f64,
+    /// Low-label probes' top-1, one per requested fraction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub low_label: Vec<LowLabel>,
+}
+
+/// A linear probe fitted on a share of the training labels.
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct LowLabel {
+    pub fraction: f64,
+    pub top1: f64,
 }
 
 /// The same evaluation of features that had no pretraining.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Baselines {
     pub raw_pixels: Scores,
     pub random_init: Scores,
@@ -101,12 +116,24 @@ impl EvalReport {
     }
 }
 
-fn scores(train: &Features, test: &Features, classes: usize, probe: &ProbeConfig) -> Scores {
-    let acc = eval::linear_probe(train, test, classes, probe);
+fn scores(train: &Features, test: &Features, classes: usize, req: &EvalRequest) -> Scores {
+    let acc = eval::linear_probe(train, test, classes, &req.probe);
+    let low_label = req
+        .label_fractions
+        .iter()
+        .map(|&fraction| {
+            let rows = eval::label_subset(train.y(), fraction, req.probe.seed);
+            LowLabel {
+                fraction,
+                top1: eval::linear_probe(&train.rows(&rows), test, classes, &req.probe).top1,
+            }
+        })
+        .collect();
     Scores {
         top1: acc.top1,
         top5: acc.top5,
         knn_top1: eval::knn(train, test, classes, KNN.k, KNN.temperature),
+        low_label,
     }
 }
 
@@ -182,14 +209,14 @@ pub fn evaluate(req: &EvalRequest) -> Result<EvalReport> {
         &run.features(&enc, &probe_train),
         &run.features(&enc, test),
         classes,
-        &req.probe,
+        req,
     );
     let baselines = if req.baselines {
         let raw_pixels = scores(
             &eval::pixels(&probe_train),
             &eval::pixels(test),
             classes,
-            &req.probe,
+            req,
         );
         run.dev.seed(run.cfg.seed);
         let random = run.cfg.model(run.ds.train.channels).init(&run.dev).valid();
@@ -197,7 +224,7 @@ pub fn evaluate(req: &EvalRequest) -> Result<EvalReport> {
             &run.features(&random, &probe_train),
             &run.features(&random, test),
             classes,
-            &req.probe,
+            req,
         );
         Some(Baselines {
             raw_pixels,

@@ -68,7 +68,7 @@ impl Bundle {
 impl Drop for Bundle {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = std::fs::remove_dir_all(&self.tmp);
+            crate::atomic::abandon(&self.tmp, &self.out);
         }
     }
 }

@@ -240,7 +240,10 @@ pub fn written_by_negstudy(path: &Path) -> bool {
         Ok(Format::Parquet) => parquet::read(path),
         Ok(Format::Npy) | Err(_) => return false,
     };
-    raw.is_ok_and(|r| r.meta.negstudy_version.is_some())
+    // A dump holds `z` and `label`; negstudy's other safetensors files
+    // (an export's weights, a checkpoint's queue) carry its version too and
+    // must not pass for one.
+    raw.is_ok_and(|r| r.meta.negstudy_version.is_some() && r.z.is_some() && r.label.is_some())
 }
 
 impl Dump {

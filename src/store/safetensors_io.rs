@@ -116,22 +116,19 @@ pub(super) fn write(d: &Dump, path: &Path) -> Result<()> {
     serialize_to_file(tensors, meta, path)
 }
 
-/// `safetensors::serialize_to_file`, but the file gets the permissions of
-/// any file this process creates (the user's umask): the crate writes
-/// through a private temporary file (mode 0600) that it renames into place.
+/// A safetensors file written at `path` (the caller's temporary, from
+/// `atomic`). Serialised in memory and written here rather than with
+/// `safetensors::serialize_to_file`, which goes through a hidden temporary
+/// of its own (`.tmpXXXXXX`, mode 0600) that an interrupted process leaves
+/// behind at full size; the file gets the user's umask like any other.
 pub(crate) fn serialize_to_file(
     tensors: Vec<(&str, TensorView)>,
     meta: HashMap<String, String>,
     path: &Path,
 ) -> Result<()> {
-    std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let permissions = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .permissions();
-    safetensors::serialize_to_file(tensors, Some(meta), path)
+    let bytes = safetensors::serialize(tensors, Some(meta))
         .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))?;
-    std::fs::set_permissions(path, permissions)
-        .with_context(|| format!("setting the permissions of {}", path.display()))?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
     sort_header(path).with_context(|| format!("rewriting the header of {}", path.display()))
 }
 

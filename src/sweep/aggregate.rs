@@ -5,6 +5,8 @@
 use super::recipe::{Recipe, TEMPERATURE_AXIS};
 use super::run::RunResult;
 use crate::difficulty::{Band, NegativeSet};
+use crate::pipeline::evaluate::{Baselines, LowLabel, Scores};
+use crate::provenance::Provenance;
 use crate::stats::{welch_t_test, MeanStd, TTest};
 use crate::table::Table;
 
@@ -201,18 +203,87 @@ pub fn results_table(recipe: &Recipe, results: &[RunResult]) -> Table {
                 .collect(),
         );
     }
-    t.int("seed", results.iter().map(|r| r.seed as i64).collect())
+    t = t
+        .int("seed", results.iter().map(|r| r.seed as i64).collect())
         .float("top1", results.iter().map(|r| percent(r.top1)).collect())
         .float("top5", results.iter().map(|r| percent(r.top5)).collect())
         .float(
             "knn_top1",
             results.iter().map(|r| percent(r.knn_top1)).collect(),
-        )
-        .int("epochs", results.iter().map(|r| r.epochs as i64).collect())
+        );
+    t = low_label_columns(t, "", results.len(), |i| Some(&results[i].low_label));
+    if results.iter().any(|r| r.baselines.is_some()) {
+        let base = |f: fn(&Baselines) -> &Scores| {
+            move |r: &RunResult| r.baselines.as_ref().map(|b| f(b).clone())
+        };
+        for (prefix, of) in [
+            ("pixels_", base(|b| &b.raw_pixels)),
+            ("random_", base(|b| &b.random_init)),
+        ] {
+            let scores: Vec<Option<Scores>> = results.iter().map(of).collect();
+            let col = |f: fn(&Scores) -> f64| -> Vec<f64> {
+                scores
+                    .iter()
+                    .map(|s| s.as_ref().map_or(f64::NAN, |s| percent(f(s))))
+                    .collect()
+            };
+            t = t
+                .float(&format!("{prefix}top1"), col(|s| s.top1))
+                .float(&format!("{prefix}knn_top1"), col(|s| s.knn_top1));
+            t = low_label_columns(t, prefix, results.len(), |i| {
+                scores[i].as_ref().map(|s| &s.low_label)
+            });
+        }
+    }
+    let text = |f: fn(&Provenance) -> String| -> Vec<String> {
+        results
+            .iter()
+            .map(|r| r.provenance.as_ref().map(f).unwrap_or_default())
+            .collect()
+    };
+    t.int("epochs", results.iter().map(|r| r.epochs as i64).collect())
         .float(
             "wall_seconds",
             results.iter().map(|r| r.wall_seconds).collect(),
         )
+        .text("commit", text(|p| p.commit.clone()))
+        .text("cpu", text(|p| p.cpu.clone()))
+        .text("simd", text(|p| p.simd.clone()))
+        .int(
+            "threads",
+            results
+                .iter()
+                .map(|r| r.provenance.as_ref().map_or(0, |p| p.threads as i64))
+                .collect(),
+        )
+}
+
+/// One `{prefix}top1_labels{P}pct` column per low-label fraction any of
+/// the `rows` has (`of(row)`; NaN where a row lacks it), e.g.
+/// `top1_labels1pct`.
+fn low_label_columns<'a>(
+    mut t: Table,
+    prefix: &str,
+    rows: usize,
+    of: impl Fn(usize) -> Option<&'a Vec<LowLabel>>,
+) -> Table {
+    let mut fractions: Vec<f64> = Vec::new();
+    for l in (0..rows).filter_map(&of).flatten() {
+        if !fractions.contains(&l.fraction) {
+            fractions.push(l.fraction);
+        }
+    }
+    for f in fractions {
+        let values = (0..rows)
+            .map(|i| {
+                of(i)
+                    .and_then(|v| v.iter().find(|l| l.fraction == f))
+                    .map_or(f64::NAN, |l| percent(l.top1))
+            })
+            .collect();
+        t = t.float(&format!("{prefix}top1_labels{}pct", percent(f)), values);
+    }
+    t
 }
 
 pub(crate) fn axes_text(axes: &[(String, String)]) -> String {

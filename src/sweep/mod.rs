@@ -2,9 +2,11 @@
 //! analyze) runs → the paper's tables, t-tests and plots.
 //!
 //! Runs live in `runs/<sweep>/<run-id>/`. A run is finished when its
-//! `result.json` exists (written last, atomically); a rerun skips finished
-//! runs and resumes interrupted ones from their last checkpoint, so a sweep
-//! stopped with Ctrl-C continues where it was.
+//! result is in the ledger `results/<sweep>/<run-id>.json` (or its
+//! `result.json` in the run folder; both written last, atomically); a rerun
+//! skips finished runs and resumes interrupted ones from their last
+//! checkpoint, so a sweep stopped with Ctrl-C continues where it was, and a
+//! committed ledger lets a later session or another machine continue it.
 
 pub mod aggregate;
 pub mod figures;
@@ -16,7 +18,7 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use recipe::Recipe;
 pub use run::RunResult;
-use run::{run_one, RESULT};
+use run::{run_one, Roots};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -25,10 +27,22 @@ use std::sync::Mutex;
 pub struct SweepOptions {
     pub runs_root: PathBuf,
     pub reports_root: PathBuf,
+    /// The ledger of finished runs (`run::Roots::results`).
+    pub results_root: PathBuf,
     pub jobs: usize,
     pub quiet: bool,
     /// Stop after this many runs have finished in this session (for tests and time-slicing).
     pub max_runs: Option<usize>,
+}
+
+impl SweepOptions {
+    fn roots(&self) -> Roots<'_> {
+        Roots {
+            runs: &self.runs_root,
+            reports: &self.reports_root,
+            results: &self.results_root,
+        }
+    }
 }
 
 /// One thread pool per concurrent run, splitting the CPU threads between
@@ -79,12 +93,16 @@ impl WorkList<'_> {
             if self.first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                 break;
             }
-            let done_before = opts
-                .runs_root
-                .join(&recipe.name)
-                .join(&spec.id)
-                .join(RESULT)
-                .exists();
+            let roots = opts.roots();
+            let done_before = match roots.finished(recipe, spec) {
+                Ok(done) => done.is_some(),
+                Err(e) => {
+                    if let Ok(mut slot) = self.first_error.lock() {
+                        slot.get_or_insert(e);
+                    }
+                    break;
+                }
+            };
             if !done_before
                 && opts
                     .max_runs
@@ -93,7 +111,7 @@ impl WorkList<'_> {
                 break;
             }
             self.bar.set_message(spec.id.clone());
-            let one = || run_one(recipe, spec, &opts.runs_root, &opts.reports_root);
+            let one = || run_one(recipe, spec, roots);
             let outcome = match pool {
                 Some(pool) => pool.install(one),
                 None => one(),

@@ -8,6 +8,8 @@
 //! seeds = [0, 1, 2]
 //! baseline = "baseline"          # the condition others are tested against
 //! embed_analyze = false          # also embed the test part and run `analyze all`
+//! baselines = false              # also probe raw pixels and a random network per run
+//! label_fractions = []           # low-label probes, e.g. [0.01, 0.1]
 //! [train]                        # base config (TrainConfig fields)
 //! data = "bundled:fashion-mnist-test"
 //! [scale.quick]                  # overrides for --scale quick (default)
@@ -41,6 +43,12 @@ struct SweepTable {
     embed_analyze: bool,
     #[serde(default)]
     description: String,
+    /// Also evaluate raw pixels and a randomly initialised network per run.
+    #[serde(default)]
+    baselines: bool,
+    /// Low-label probes per run: shares of the training labels, in (0, 1].
+    #[serde(default)]
+    label_fractions: Vec<f64>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -101,6 +109,10 @@ pub struct Recipe {
     pub scale: String,
     pub baseline: Option<String>,
     pub embed_analyze: bool,
+    /// Each run also evaluates raw pixels and a random network (`[sweep] baselines`).
+    pub baselines: bool,
+    /// Each run's low-label probes (`[sweep] label_fractions`).
+    pub label_fractions: Vec<f64>,
     pub axis_names: Vec<String>,
     pub conditions: Vec<String>,
     pub runs: Vec<RunSpec>,
@@ -112,10 +124,17 @@ pub struct Recipe {
 /// Most runs one recipe may expand to.
 pub const MAX_RUNS: usize = 10_000;
 
-/// Merges `over` into `base` (keys of `over` win).
+/// Merges `over` into `base`: keys of `over` win, and a table merges into a
+/// table key by key (a condition's `augment = { crop_scale = … }` changes
+/// that field of the base recipe's `augment`, not the whole table).
 fn merge(base: &mut toml::Table, over: &toml::Table) {
     for (k, v) in over {
-        base.insert(k.clone(), v.clone());
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
     }
 }
 
@@ -297,6 +316,17 @@ impl Recipe {
         }
         reject_repeats(path, "condition labels", conditions.iter().cloned())?;
         reject_shared_ids(&runs, path)?;
+        if let Some(f) = file
+            .sweep
+            .label_fractions
+            .iter()
+            .find(|f| !(**f > 0.0 && **f <= 1.0))
+        {
+            bail!(
+                "{}: [sweep] label_fractions: {f} is not a share of the labels in (0, 1]",
+                path.display()
+            );
+        }
         if let Some(b) = &file.sweep.baseline {
             if !conditions.contains(b) {
                 bail!(
@@ -312,6 +342,8 @@ impl Recipe {
             scale: scale.to_string(),
             baseline: file.sweep.baseline,
             embed_analyze: file.sweep.embed_analyze,
+            baselines: file.sweep.baselines,
+            label_fractions: file.sweep.label_fractions,
             axis_names,
             conditions,
             runs,

@@ -4,11 +4,12 @@
 use super::recipe::{Recipe, RunSpec};
 use crate::pipeline::analyze::{analyze, AnalyzeRequest};
 use crate::pipeline::embed::{embed, EmbedRequest};
-use crate::pipeline::evaluate::{evaluate, EvalRequest};
+use crate::pipeline::evaluate::{evaluate, Baselines, EvalRequest, LowLabel};
+use crate::provenance::Provenance;
 use crate::train::{checkpoint, trainer};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What a finished run reports.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -25,6 +26,15 @@ pub struct RunResult {
     pub top1: f64,
     pub top5: f64,
     pub knn_top1: f64,
+    /// Low-label probes' top-1 (`[sweep] label_fractions`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub low_label: Vec<LowLabel>,
+    /// Raw pixels and a random network, evaluated alike (`[sweep] baselines`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baselines: Option<Baselines>,
+    /// What made it (absent in results written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     /// Wall seconds of this run: training in earlier sessions up to their
     /// last checkpoint (from the checkpoint, so a Ctrl-C'd session counts
     /// too) plus the finishing session's training and evaluation.
@@ -33,18 +43,49 @@ pub struct RunResult {
 
 pub const RESULT: &str = "result.json";
 
-/// Trains and evaluates one run unless it already finished.
-pub fn run_one(
-    recipe: &Recipe,
-    spec: &RunSpec,
-    runs_root: &Path,
-    reports_root: &Path,
-) -> Result<RunResult> {
-    let dir = runs_root.join(&recipe.name).join(&spec.id);
-    if let Ok(text) = std::fs::read_to_string(dir.join(RESULT)) {
-        return serde_json::from_str(&text)
-            .with_context(|| format!("{}: corrupt {RESULT}", dir.display()));
+/// Where a sweep keeps its runs, reports and result ledger.
+#[derive(Clone, Copy, Debug)]
+pub struct Roots<'a> {
+    /// Run folders (checkpoints; not committed): `<runs>/<sweep>/<run>/`.
+    pub runs: &'a Path,
+    pub reports: &'a Path,
+    /// The ledger of finished runs, one small file each, meant to be
+    /// committed: `<results>/<sweep>/<run>.json`. A run found here is not
+    /// trained again, so a sweep continues in a later session or on another
+    /// machine from a clone, without the run folders.
+    pub results: &'a Path,
+}
+
+impl Roots<'_> {
+    /// The ledger file of one run.
+    pub fn ledger(&self, recipe: &Recipe, spec: &RunSpec) -> PathBuf {
+        self.results
+            .join(&recipe.name)
+            .join(format!("{}.json", spec.id))
     }
+
+    /// The result of a finished run, from the ledger or its run folder.
+    pub fn finished(&self, recipe: &Recipe, spec: &RunSpec) -> Result<Option<RunResult>> {
+        let in_run = self.runs.join(&recipe.name).join(&spec.id).join(RESULT);
+        for path in [self.ledger(recipe, spec), in_run] {
+            if path.is_file() {
+                let text = crate::input_file::read_to_string(&path)?;
+                return serde_json::from_str(&text)
+                    .map(Some)
+                    .with_context(|| format!("{}: corrupt run result", path.display()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Trains and evaluates one run unless it already finished.
+pub fn run_one(recipe: &Recipe, spec: &RunSpec, roots: Roots) -> Result<RunResult> {
+    if let Some(done) = roots.finished(recipe, spec)? {
+        return Ok(done);
+    }
+    let (runs_root, reports_root) = (roots.runs, roots.reports);
+    let dir = runs_root.join(&recipe.name).join(&spec.id);
     let started = std::time::Instant::now();
     // Earlier sessions' training up to their last checkpoint (the rest of
     // an interrupted epoch is redone here).
@@ -56,7 +97,11 @@ pub fn run_one(
     let resume = latest.is_some();
     trainer::train(spec.config.clone(), &dir, resume, true, None)
         .with_context(|| format!("run {}", spec.id))?;
-    let eval = evaluate(&EvalRequest::of(dir.clone()))?;
+    let eval = evaluate(&EvalRequest {
+        baselines: recipe.baselines,
+        label_fractions: recipe.label_fractions.clone(),
+        ..EvalRequest::of(dir.clone())
+    })?;
     eval.write(&eval.default_path())?;
     if recipe.embed_analyze {
         let dump = dir.join("test.safetensors");
@@ -81,12 +126,22 @@ pub fn run_one(
         top1: eval.scores.top1,
         top5: eval.scores.top5,
         knn_top1: eval.scores.knn_top1,
+        low_label: eval.scores.low_label.clone(),
+        baselines: eval.baselines.clone(),
+        provenance: Some(Provenance::current()),
         wall_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
     };
+    let text = crate::report::json_text(&result)?;
+    let ledger = roots.ledger(recipe, spec);
+    if let Some(parent) = ledger.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    crate::atomic::write_bytes(&ledger, crate::atomic::Kind::OwnedFile, text.as_bytes())?;
     crate::atomic::write_bytes(
         &dir.join(RESULT),
         crate::atomic::Kind::OwnedFile,
-        serde_json::to_string_pretty(&result)?.as_bytes(),
+        text.as_bytes(),
     )?;
     Ok(result)
 }

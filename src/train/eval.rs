@@ -48,6 +48,42 @@ impl Features {
     pub fn into_x(self) -> Vec<f32> {
         self.x
     }
+
+    /// The rows at `rows`, in that order.
+    pub fn rows(&self, rows: &[usize]) -> Features {
+        let mut x = Vec::with_capacity(rows.len() * self.d);
+        for &r in rows {
+            x.extend_from_slice(&self.x[r * self.d..(r + 1) * self.d]);
+        }
+        Features {
+            n: rows.len(),
+            d: self.d,
+            x,
+            y: rows.iter().map(|&r| self.y[r]).collect(),
+        }
+    }
+}
+
+/// The labelled rows of a low-label probe: per class, `ceil(fraction · k)`
+/// of its `k` rows, drawn without replacement from stream (seed, class), in
+/// ascending row order. Stratified and fixed by the seed, so the probe of a
+/// trained network and of its baselines see the same labelled images (the
+/// semi-supervised protocol of SimCLR's 1 % / 10 % ImageNet subsets).
+pub fn label_subset(y: &[i64], fraction: f64, seed: u64) -> Vec<usize> {
+    let classes = y.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut rows = Vec::new();
+    for c in 0..classes {
+        let of_class: Vec<usize> = (0..y.len()).filter(|&i| y[i] == c as i64).collect();
+        let k = ((fraction * of_class.len() as f64).ceil() as usize).min(of_class.len());
+        let mut rng = rng::stream(seed, Purpose::LabelSubset, c as u64);
+        rows.extend(
+            rng::subset(&mut rng, of_class.len(), k)
+                .into_iter()
+                .map(|i| of_class[i]),
+        );
+    }
+    rows.sort_unstable();
+    rows
 }
 
 /// Backbone features (`h`) and normalised embeddings (`z`), accumulated

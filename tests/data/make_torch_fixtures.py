@@ -186,15 +186,97 @@ def more_shapes():
     save_file({k: v.contiguous() for k, v in m.state_dict().items()}, os.path.join(HERE, "torch_bottleneck.safetensors"))
     save_file(out, os.path.join(HERE, "torch_bottleneck_outputs.safetensors"))
 
-    backbone = narrow_resnet(in_channels=3)
-    backbone.fc = nn.Identity()
-    warm(backbone, (16, 3, 32, 32))
-    projector = nn.Sequential(nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 64))
+
+def solo_learn():
+    """solo-learn's checkpoint layout as its CIFAR runs write it
+    (`solo/methods/base.py`): the backbone's fc is Identity, its stem is
+    replaced by `Conv2d(3, width, kernel_size=3, stride=1, padding=2,
+    bias=False)` and its max-pool by Identity; a momentum method also saves
+    `momentum_backbone.*` (and projectors, and the online classifier). Here
+    with negstudy's narrow widths so the file stays small."""
+    torch.manual_seed(2)
+
+    def solo_backbone():
+        m = narrow_resnet(in_channels=3)
+        m.fc = nn.Identity()
+        m.conv1 = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=2, bias=False)
+        return m
+
+    backbone = warm(solo_backbone(), (16, 3, 32, 32))
+    momentum = solo_backbone()
+    momentum.load_state_dict(backbone.state_dict())
+    with torch.no_grad():
+        for p in momentum.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    momentum.eval()
+    projector = nn.Sequential(nn.Linear(128, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 64))
+    classifier = nn.Linear(128, 10)
     x = torch.randn(3, 3, 32, 32)
     state = {f"backbone.{k}": v for k, v in backbone.state_dict().items()}
     state.update({f"projector.{k}": v for k, v in projector.state_dict().items()})
+    state.update({f"momentum_backbone.{k}": v for k, v in momentum.state_dict().items()})
+    state.update({f"momentum_projector.{k}": v for k, v in projector.state_dict().items()})
+    state.update({f"classifier.{k}": v for k, v in classifier.state_dict().items()})
     torch.save({"epoch": 100, "global_step": 1000, "state_dict": state}, os.path.join(HERE, "solo_narrow.ckpt"))
     save_file(outputs_with(backbone, x, head=None), os.path.join(HERE, "solo_narrow_outputs.safetensors"))
+    save_file(outputs_with(momentum, x, head=None), os.path.join(HERE, "solo_narrow_momentum_outputs.safetensors"))
+
+
+def hostile():
+    """Two small files that are valid PyTorch but must be refused with a
+    clear error: `hostile_stride0.pth`, whose conv1.weight is a view that
+    repeats one stored value (stride 0) over 2^22 x 1 x 3 x 3 elements
+    (151 MB declared in about a kilobyte), and `int8_conv1.pth`, a state dict
+    whose conv1.weight is stored as int8."""
+    state = {"conv1.weight": torch.zeros(1).expand(1 << 22, 1, 3, 3)}
+    torch.save(state, os.path.join(HERE, "hostile_stride0.pth"))
+    state = {"conv1.weight": torch.ones(16, 1, 3, 3, dtype=torch.int8), "bn1.weight": torch.ones(16)}
+    torch.save(state, os.path.join(HERE, "int8_conv1.pth"))
+
+
+# Crops of the astronaut photograph (above) in four aspect ratios, (left,
+# top, right, bottom): Pillow resizes a tall image's height first and
+# everything else width first, and rounds to u8 between the two passes.
+ASPECTS = [
+    ("tall", (100, 0, 190, 300)),
+    ("wide", (0, 100, 300, 190)),
+    ("square", (70, 70, 230, 230)),
+    ("tallish", (100, 50, 200, 180)),
+]
+
+
+def aspect_photos():
+    """`aspect/<name>.png` and `aspect_torchvision.safetensors`: for each,
+    torchvision's `Resize(64)` as u8 (`pixels_<name>`), and the bottleneck
+    model above (ImageNet stem) on `Resize(64)`, `CenterCrop(56)`,
+    `ToTensor()`, `Normalize(ImageNet)`: its input `x_<name>` and `h_<name>`."""
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms
+
+    src = Image.open(os.path.join(HERE, "images", "n09835506", "astronaut_0.png")).convert("RGB")
+    root = os.path.join(HERE, "aspect")
+    os.makedirs(root, exist_ok=True)
+    m = bottleneck_resnet()
+    m.load_state_dict(load_file(os.path.join(HERE, "torch_bottleneck.safetensors")))
+    m.eval()
+    resize = transforms.Resize(64)
+    to_input = transforms.Compose([
+        transforms.CenterCrop(56),
+        transforms.ToTensor(),
+        transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    ])
+    out = {}
+    for name, box in ASPECTS:
+        img = src.crop(box)
+        img.save(os.path.join(root, f"{name}.png"))
+        img = Image.open(os.path.join(root, f"{name}.png")).convert("RGB")
+        small = resize(img)
+        out[f"pixels_{name}"] = torch.from_numpy(np.asarray(small).copy())
+        x = to_input(small).unsqueeze(0)
+        out[f"x_{name}"] = x.contiguous()
+        out[f"h_{name}"] = outputs_with(m, x, head=None)["h"]
+    save_file(out, os.path.join(HERE, "aspect_torchvision.safetensors"))
 
 
 @torch.no_grad()
@@ -252,9 +334,19 @@ def images():
 if __name__ == "__main__":
     import sys
 
-    # `more`: only the fixtures added after the first set (leaves the
+    # `more`: only the fixtures added after the first set; `trust2`: only
+    # solo-learn's layout and the aspect-ratio photographs (leaves the
     # others, and their random draws, as they were committed).
-    if sys.argv[1:] != ["more"]:
-        main()
-    more_shapes()
-    images()
+    mode = sys.argv[1:]
+    if mode == ["trust2"]:
+        solo_learn()
+        aspect_photos()
+        hostile()
+    else:
+        if mode != ["more"]:
+            main()
+        more_shapes()
+        images()
+        solo_learn()
+        aspect_photos()
+        hostile()

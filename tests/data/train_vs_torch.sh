@@ -5,15 +5,16 @@
 # each side run ROUNDS times alternately, best of each reported with the
 # ratio; negstudy twice, with its native CPU kernels and with burn's generic
 # ops (NEGSTUDY_KERNELS=generic), so the kernels' gain is measured in the
-# same run. The PyTorch peer is the shared torch_moco_cpu.py (same encoder, MLP
-# head, K, T, SGD momentum, momentum encoder, shuffle-BN sub-batches).
+# same run. The PyTorch peer is bench/torch/torch_moco_cpu.py (same encoder,
+# MLP head, K, T, SGD momentum, momentum encoder, shuffle-BN sub-batches).
 #
-# usage: bash tests/data/train_vs_torch.sh PYTHON TORCH_MOCO_CPU_PY [ROUNDS]
-# e.g.   bash tests/data/train_vs_torch.sh ~/torchenv/bin/python ../shared/bench/torch_moco_cpu.py 2
+# usage: bash tests/data/train_vs_torch.sh PYTHON [ROUNDS]
+# e.g.   bash tests/data/train_vs_torch.sh ~/torchenv/bin/python 2
 # (torch from PyPI in a venv outside the repository; never in CI; run after
 # cargo build --release, on an otherwise idle machine.)
 set -euo pipefail
-python=$1; peer=$2; rounds=${3:-2}
+python=$1; rounds=${2:-2}
+peer=${NEGSTUDY_TORCH_PEER:-bench/torch/torch_moco_cpu.py}
 bin=${NEGSTUDY_BIN:-target/release/negstudy}  # another build to compare: NEGSTUDY_BIN=path
 best() { sort -g | tail -1; }
 row() { # name threads negstudy-args -- torch-args
