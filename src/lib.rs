@@ -6,6 +6,7 @@
 //! * [`rng`] — every random draw: ChaCha8 streams keyed by seed, purpose, id;
 //! * [`gemm`] — the one checked call into sgemm (matrix products in slices);
 //! * [`stats`] — t-tests, KS, mean ± std, p-value formatting (match scipy);
+//! * [`inference`] — intervals, TOST, Holm, t-test power (match scipy / statsmodels);
 //! * [`table`] — tidy tables: named, typed columns;
 //! * [`atomic`] — outputs written aside and renamed; only our artifacts replaced;
 //! * [`input_file`] — opening inputs (regular files only);
@@ -35,6 +36,7 @@ pub mod data;
 pub mod difficulty;
 pub mod gemm;
 pub mod hierarchy;
+pub mod inference;
 pub mod input_file;
 pub mod kernels;
 pub mod model;
