@@ -15,7 +15,7 @@ join() { # join FILE... > OUT with the split marker between files
     cat "$f"; first=0
   done
 }
-for t in dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry image_preprocess hierarchy_xml wndb pairs toml_config filter_expr checkpoint torch_checkpoint; do
+for t in dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry image_preprocess hierarchy_xml wndb pairs toml_config filter_expr checkpoint torch_checkpoint safetensors_weights; do
   mkdir -p "$c/$t"
 done
 
@@ -90,3 +90,22 @@ echo "seeded $(find "$c" -type f | wc -l) files in $c"
 # PyTorch checkpoints: the small state dict the torch fixtures script made.
 cp tests/data/torch/tiny_state.pth "$c/torch_checkpoint/tiny_state"
 cp tests/data/torch/images/n07920052/coffee_4.png "$c/image_preprocess/coffee"
+# More PyTorch files: the hostile views refused since issue 21; and small
+# safetensors weights in torchvision's names (one f32, one f16, one i64
+# tensor and a negstudy-style metadata block).
+for f in hostile_stride0.pth int8_conv1.pth; do
+  cp "tests/data/torch/$f" "$c/torch_checkpoint/${f%%.*}"
+done
+mkdir -p "$c/safetensors_weights"
+python3 - "$c/safetensors_weights/tiny" <<'PY'
+import json, struct, sys
+tensors = [("conv1.weight", "F32", [2, 1, 3, 3], struct.pack("<18f", *range(18))),
+           ("bn1.weight", "F16", [2], struct.pack("<2e", 1.0, 0.5)),
+           ("bn1.num_batches_tracked", "I64", [], struct.pack("<q", 7))]
+header, data = {"__metadata__": {"format": "pt", "arch": "resnet-narrow"}}, b""
+for name, dtype, shape, raw in tensors:
+    header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+    data += raw
+h = json.dumps(header).encode()
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + data)
+PY

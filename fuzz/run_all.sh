@@ -2,11 +2,13 @@
 # Runs every fuzz target for SECONDS of wall time, JOBS at once, and prints a
 # table: CPU-minutes (user + system), executions, coverage, crashes. Crashes,
 # out-of-memory and time-outs are recorded (fuzz/artifacts/<target>/) and the
-# run goes on. Usage: bash fuzz/run_all.sh [SECONDS] [JOBS] [TARGET...]
+# run goes on. Memory: one allocation above 1 GiB or a resident size above
+# 2 GiB counts as an out-of-memory finding (an input negstudy should have
+# refused from its declared sizes). Usage: bash fuzz/run_all.sh [SECONDS] [JOBS] [TARGET...]
 set -euo pipefail
 secs=${1:-600}; jobs=${2:-2}; shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry image_preprocess hierarchy_xml wndb pairs toml_config filter_expr checkpoint torch_checkpoint)
+[ ${#targets[@]} -gt 0 ] || targets=(dump_safetensors dump_npz dump_npy dump_parquet idx cifar image_entry image_preprocess hierarchy_xml wndb pairs toml_config filter_expr checkpoint torch_checkpoint safetensors_weights)
 mkdir -p fuzz/logs
 # Build once, then run the binaries: a source edit during the campaign does
 # not trigger a rebuild whose CPU time would be counted as fuzzing.
@@ -18,7 +20,7 @@ run_one() {
   /usr/bin/time -f "cpu_seconds %U %S" -o "fuzz/logs/$t.time" \
     "$bin_dir/$t" "fuzz/corpus/$t" -artifact_prefix="fuzz/artifacts/$t/" \
       -max_total_time="$secs" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
-      -rss_limit_mb=3072 -timeout=30 -print_final_stats=1 \
+      -malloc_limit_mb=1024 -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
       > "fuzz/logs/$t.log" 2>&1 || true
 }
 export -f run_one

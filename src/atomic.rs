@@ -408,7 +408,9 @@ pub fn prepare(path: &Path, kind: Kind) -> Result<PathBuf> {
 /// temporary is removed and `path` is untouched.
 pub fn write_with(path: &Path, kind: Kind, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let tmp = prepare(path, kind)?;
-    let result = write(&tmp).and_then(|()| swap_in(&tmp, path));
+    let result = write(&tmp)
+        .with_context(|| format!("{}: not written", crate::input_file::shown(path)))
+        .and_then(|()| swap_in(&tmp, path));
     if result.is_err() {
         abandon(&tmp, path);
     }

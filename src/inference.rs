@@ -188,20 +188,18 @@ fn simpson(f: &dyn Fn(f64) -> f64, a: f64, b: f64, tol: f64) -> f64 {
     step(f, (a, fa), (b, fb), (m, fm), whole, tol, 50)
 }
 
-/// P(|T| > c) for the noncentral t with `df` degrees of freedom and
-/// noncentrality `ncp`: T = (Z + ncp) / S with S = sqrt(χ²_df / df), so
-/// P(T > c) = E[Φ̄(c·S − ncp)] and P(T < −c) = E[Φ(−c·S − ncp)], integrated
-/// over S's density.
-fn nct_two_sided_tail(c: f64, df: f64, ncp: f64) -> f64 {
+/// E[f(S)] for S = sqrt(χ²_df / df), the ratio of an estimated to the
+/// true standard deviation: every power below conditions on S, since a
+/// t statistic is (Z + ncp) / S with Z standard normal.
+fn over_sd_ratio(df: f64, f: impl Fn(f64) -> f64) -> f64 {
     // log density of S at s: ln(2) + (df/2) ln(df/2) − lnΓ(df/2) + (df − 1) ln s − df s²/2.
     let log_norm = std::f64::consts::LN_2 + (df / 2.0) * (df / 2.0).ln() - ln_gamma(df / 2.0);
-    let density = |s: f64| {
+    let integrand = |s: f64| {
         if s <= 0.0 {
             return 0.0;
         }
-        (log_norm + (df - 1.0) * s.ln() - df * s * s / 2.0).exp()
+        (log_norm + (df - 1.0) * s.ln() - df * s * s / 2.0).exp() * f(s)
     };
-    let integrand = |s: f64| density(s) * (normal_cdf(ncp - c * s) + normal_cdf(-c * s - ncp));
     // S concentrates around 1 with standard deviation ≈ 1/√(2·df); beyond
     // 14 of those its density is below e^-90 for every df ≥ 2. The range is
     // cut into pieces so that adaptive Simpson never starts from three
@@ -224,7 +222,24 @@ fn nct_two_sided_tail(c: f64, df: f64, ncp: f64) -> f64 {
 pub fn two_sample_power(d: f64, n: f64, alpha: f64) -> f64 {
     let df = 2.0 * n - 2.0;
     let crit = t_quantile(1.0 - alpha / 2.0, df);
-    nct_two_sided_tail(crit, df, d * (n / 2.0).sqrt())
+    let ncp = d * (n / 2.0).sqrt();
+    // P(T > crit) + P(T < −crit) for T = (Z + ncp) / S.
+    over_sd_ratio(df, |s| {
+        normal_cdf(ncp - crit * s) + normal_cdf(-crit * s - ncp)
+    })
+}
+
+/// Power of the equivalence test (TOST, two one-sided pooled t-tests at
+/// level `alpha`, `n` per group) to conclude equivalence within ±`margin`
+/// (in units of the runs' standard deviation) when the conditions are
+/// truly equal. Both tests share one estimated standard deviation, so the
+/// power is exactly E_S[max(0, 2Φ(ncp − c·S) − 1)], ncp = margin·√(n/2),
+/// c the one-sided critical t — the integral form of Owen's Q.
+pub fn tost_power(margin: f64, n: f64, alpha: f64) -> f64 {
+    let df = 2.0 * n - 2.0;
+    let crit = t_quantile(1.0 - alpha, df);
+    let ncp = margin * (n / 2.0).sqrt();
+    over_sd_ratio(df, |s| (2.0 * normal_cdf(ncp - crit * s) - 1.0).max(0.0))
 }
 
 /// The fewest seeds per condition (at least 2) for `power` to detect a
@@ -234,6 +249,14 @@ pub fn seeds_for_power(delta: f64, sd: f64, alpha: f64, power: f64) -> usize {
     let d = delta / sd;
     (2..10_000)
         .find(|&n| two_sample_power(d, n as f64, alpha) >= power)
+        .unwrap_or(10_000)
+}
+
+/// The fewest seeds per condition (at least 2) for the equivalence test
+/// within ±`margin` to reach `power` when two conditions are truly equal.
+pub fn seeds_for_equivalence(margin: f64, sd: f64, alpha: f64, power: f64) -> usize {
+    (2..10_000)
+        .find(|&n| tost_power(margin / sd, n as f64, alpha) >= power)
         .unwrap_or(10_000)
 }
 

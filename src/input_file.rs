@@ -22,19 +22,88 @@ pub fn shown(path: &Path) -> String {
         .collect()
 }
 
+/// What a path names, for deciding whether to read it and for saying why
+/// not: the words a user needs ("a pipe (FIFO)", "a symbolic link loop").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Folder,
+    Missing,
+    /// Anything else, in words: a pipe, a device, a dangling link, …
+    Other(&'static str),
+}
+
+impl Kind {
+    /// The kind in words, as in "`path`: is a pipe (FIFO)".
+    pub fn words(self) -> &'static str {
+        match self {
+            Kind::File => "a file",
+            Kind::Folder => "a folder",
+            Kind::Missing => "not there",
+            Kind::Other(words) => words,
+        }
+    }
+}
+
+/// What `path` names, following symbolic links.
+pub fn kind(path: &Path) -> Kind {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let t = meta.file_type();
+            if t.is_dir() {
+                Kind::Folder
+            } else if t.is_file() {
+                Kind::File
+            } else if t.is_fifo() {
+                Kind::Other("a pipe (FIFO)")
+            } else if t.is_char_device() {
+                Kind::Other("a character device")
+            } else if t.is_block_device() {
+                Kind::Other("a block device")
+            } else if t.is_socket() {
+                Kind::Other("a socket")
+            } else {
+                Kind::Other("neither a file nor a folder")
+            }
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Kind::Other("a symbolic link loop"),
+        Err(_) if std::fs::symlink_metadata(path).is_ok() => {
+            Kind::Other("a dangling symbolic link")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Kind::Missing,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Kind::Other("not readable (permission denied)")
+        }
+        Err(_) => Kind::Other("unreadable"),
+    }
+}
+
 /// Fails unless `path` is (or links to) a regular file.
 pub fn check_regular(path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", shown(path)))?;
-    if meta.is_dir() {
-        bail!("{}: is a folder, expected a file", shown(path));
+    match kind(path) {
+        Kind::File => Ok(()),
+        Kind::Missing => bail!("{}: no such file", shown(path)),
+        Kind::Folder => bail!("{}: is a folder, expected a file", shown(path)),
+        other => bail!(
+            "{}: is {}; negstudy reads only regular files",
+            shown(path),
+            other.words()
+        ),
     }
-    if !meta.is_file() {
-        bail!(
-            "{}: not a regular file (a pipe, socket or device); negstudy reads only regular files",
+}
+
+/// Fails unless `path` is (or links to) a folder; `expected` says what
+/// folder the command wanted (e.g. "a run folder or a checkpoint-N folder").
+pub fn check_folder(path: &Path, expected: &str) -> Result<()> {
+    match kind(path) {
+        Kind::Folder => Ok(()),
+        Kind::Missing => bail!(
+            "{}: no such file or folder; expected {expected}",
             shown(path)
-        );
+        ),
+        other => bail!("{}: is {}; expected {expected}", shown(path), other.words()),
     }
-    Ok(())
 }
 
 /// Opens a regular file for reading.

@@ -208,6 +208,27 @@ const CASES: &[Case] = &[
         args: &["dump", "info", "pipe.safetensors"],
     },
     Case {
+        what: "a FIFO as --checkpoint (a run folder was expected)",
+        setup: |d| mkfifo(d, "run"),
+        args: &["linear-eval", "--checkpoint", "run"],
+    },
+    Case {
+        what: "a device as --checkpoint",
+        setup: |_| {},
+        args: &[
+            "embed",
+            "--checkpoint",
+            "/dev/zero",
+            "--out",
+            "e.safetensors",
+        ],
+    },
+    Case {
+        what: "a symbolic link loop as --checkpoint",
+        setup: |d| std::os::unix::fs::symlink("run", d.join("run")).unwrap(),
+        args: &["linear-eval", "--checkpoint", "run"],
+    },
+    Case {
         what: "a folder instead of a file",
         setup: |d| std::fs::create_dir(d.join("dir.safetensors")).unwrap(),
         args: &["dump", "info", "dir.safetensors"],

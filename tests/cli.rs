@@ -48,6 +48,8 @@ fn every_command_has_help() {
         vec!["bench", "--help"],
         vec!["bench", "analyze", "--help"],
         vec!["dump", "synthetic", "--help"],
+        vec!["study", "--help"],
+        vec!["study", "power", "--help"],
     ] {
         let out = ok(&args);
         assert!(out.contains("Usage:"), "{args:?}");

@@ -229,6 +229,36 @@ fn a_full_disk_leaves_no_partial_file_and_names_the_path() {
     );
 }
 
+/// `export` (`.safetensors` and `.pth`) into a file-size limit with
+/// SIGXFSZ left at its default — which would kill the process mid-write —
+/// fails with a clear error naming the file, because negstudy ignores the
+/// signal itself and sees the write fail; nothing partial stays behind.
+#[test]
+fn export_under_a_file_size_limit_fails_cleanly_without_help_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    common::train_two_steps(dir.path(), "t");
+    for out in ["w.safetensors", "w.pth"] {
+        let o = Command::new("sh")
+            .current_dir(dir.path())
+            .arg("-c")
+            .arg(format!(
+                "ulimit -f 64; exec '{}' export --checkpoint runs/t --out {out}",
+                env!("CARGO_BIN_EXE_negstudy"),
+            ))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{out}: {err}");
+        assert!(err.contains(out), "{err}");
+        assert!(!dir.path().join(out).exists(), "{out}");
+        assert!(
+            hidden_entries(dir.path()).is_empty(),
+            "{:?}",
+            hidden_entries(dir.path())
+        );
+    }
+}
+
 /// Two `train` processes with the same name: the second is refused with the
 /// first one's pid while the first trains; once the first is killed, its
 /// stale lock is taken over.

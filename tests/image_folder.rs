@@ -306,3 +306,77 @@ fn tall_wide_and_square_photographs_resize_exactly_as_pillow_does() {
         );
     }
 }
+
+/// Entries named like images that are not regular files are left out and
+/// named in a warning; a 16-bit grey PNG is read as Pillow reads it (values
+/// above 255 saturate: Pillow 13 opens it as `I;16` and its `convert('RGB')`
+/// turned [0, 100, 255, 256, 1000, 65535] into [0, 100, 255, 255, 255, 255])
+/// and counted in a warning.
+#[test]
+fn unreadable_entries_and_16_bit_grey_images_are_named_in_warnings() {
+    use negstudy::data::image_folder::Preprocess;
+    let dir = tempfile::tempdir().unwrap();
+    let class = dir.path().join("imgs/cat");
+    std::fs::create_dir_all(&class).unwrap();
+    image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 7]))
+        .save(class.join("a.png"))
+        .unwrap();
+    let grey16 = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_raw(
+        6,
+        1,
+        vec![0, 100, 255, 256, 1000, 65535],
+    )
+    .unwrap();
+    grey16.save(class.join("b.png")).unwrap();
+    std::os::unix::fs::symlink("nowhere.png", class.join("dangling.png")).unwrap();
+    std::os::unix::fs::symlink("loop.png", class.join("loop.png")).unwrap();
+    let fifo_ok = std::process::Command::new("mkfifo")
+        .arg(class.join("pipe.png"))
+        .status()
+        .unwrap()
+        .success();
+    assert!(fifo_ok);
+
+    let folder = ImageFolder::scan(&dir.path().join("imgs"), None).unwrap();
+    assert_eq!(folder.files.len(), 2);
+    let kinds: Vec<(String, &str)> = folder
+        .unreadable
+        .iter()
+        .map(|(p, k)| (p.file_name().unwrap().to_string_lossy().into_owned(), *k))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("dangling.png".to_string(), "a dangling symbolic link"),
+            ("loop.png".to_string(), "a symbolic link loop"),
+            ("pipe.png".to_string(), "a pipe (FIFO)"),
+        ]
+    );
+    let pre = Preprocess {
+        channels: 3,
+        resize: None,
+        crop: None,
+    };
+    let (_, _, px) = pre.load(&class.join("b.png")).unwrap();
+    let reds: Vec<u8> = px.chunks(3).map(|p| p[0]).collect();
+    assert_eq!(reds, [0, 100, 255, 255, 255, 255]);
+
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args(["embed", "--checkpoint"])
+        .arg(fixture("solo_narrow.ckpt"))
+        .arg("--data")
+        .arg(format!("folder:{}", dir.path().join("imgs").display()))
+        .args(["--resize", "32", "--crop", "32", "--quiet", "--out"])
+        .arg(dir.path().join("e.safetensors"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("3 entries named like images are not regular files")
+            && err.contains("dangling.png (a dangling symbolic link)")
+            && err.contains("pipe.png (a pipe (FIFO))"),
+        "{err}"
+    );
+    assert!(err.contains("1 images are 16-bit grey PNGs"), "{err}");
+}

@@ -309,3 +309,81 @@ fn study_statistics_match_scipy_and_statsmodels() {
     assert_eq!(seeds_for_power(1.0, 0.861, 0.05, 0.8), 13);
     assert_eq!(seeds_for_power(2.0, 0.735, 0.05, 0.8), 4);
 }
+
+/// TOST power against an independent computation: a Monte Carlo of the
+/// test itself (numpy, 2 000 000 pairs of normal samples per case, seed
+/// 20261207; pooled sd, one-sided critical t from scipy, both one-sided
+/// tests rejecting). Its standard error is ≤ 0.00035, so 0.0015 is > 4 SE.
+#[test]
+fn tost_power_matches_a_simulation_of_the_test() {
+    use negstudy::inference::{seeds_for_equivalence, tost_power};
+    for (margin, n, simulated) in [
+        (1.0 / 0.735, 10.0, 0.7999555),
+        (1.0, 10.0, 0.3913115),
+        (1.5, 6.0, 0.5625195),
+        (1.0 / 0.861, 13.0, 0.7813845),
+    ] {
+        let ours = tost_power(margin, n, 0.05);
+        assert!(
+            (ours - simulated).abs() < 0.0015,
+            "margin {margin} n {n}: ours {ours} vs simulated {simulated}"
+        );
+    }
+    // Power grows with n: the simulated 0.7999 at n = 10 means 11 seeds for
+    // 0.8 unless the exact value is just above it.
+    let n = seeds_for_equivalence(1.0, 0.735, 0.05, 0.8);
+    assert!(n == 10 || n == 11, "{n}");
+    assert!(tost_power(1.0 / 0.735, n as f64, 0.05) >= 0.8);
+    assert!(tost_power(1.0 / 0.735, n as f64 - 1.0, 0.05) < 0.8);
+}
+
+/// `negstudy study power` pools the seed variance of the committed quick
+/// sweeps as an independent Python computation does (csv.DictReader,
+/// statistics.variance per cell of condition/keep/drop/refill/temperature/
+/// epochs, Σ(n−1)s² / Σ(n−1)): 29 cells, 87 runs, df 58, sd 0.735159690213591
+/// (top-1) and 0.8611172907947829 (kNN) — and turns them into seeds.
+#[test]
+fn study_power_pools_the_committed_sweeps_seed_variance() {
+    use negstudy::sweep::seed_variance::{pooled_sd, read_runs};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
+    let mut runs = Vec::new();
+    for f in [
+        "fig2-sufficiency-11conditions",
+        "fig3-temperature",
+        "table1-same-class",
+    ] {
+        runs.extend(read_runs(&root.join(f).join("results.csv")).unwrap());
+    }
+    let top1 = pooled_sd(&runs, |r| r.top1).unwrap();
+    let knn = pooled_sd(&runs, |r| r.knn_top1).unwrap();
+    assert_eq!((top1.cells, top1.runs, top1.df), (29, 87, 58));
+    close(top1.sd, 0.735159690213591, "pooled top-1 sd");
+    close(knn.sd, 0.8611172907947829, "pooled kNN sd");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_negstudy"))
+        .args(["study", "power", "--effect", "1", "--margin", "1"])
+        .args(
+            [
+                "fig2-sufficiency-11conditions",
+                "fig3-temperature",
+                "table1-same-class",
+            ]
+            .map(|f| root.join(f).join("results.csv")),
+        )
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Seeds as statsmodels' solve_power gives them (10 and 13, see above).
+    assert!(
+        text.contains("| linear top-1 | 29 | 87 | 58 | 0.735 | 10 |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| kNN top-1 | 29 | 87 | 58 | 0.861 | 13 |"),
+        "{text}"
+    );
+}

@@ -1,5 +1,5 @@
-//! Shared by the fuzz targets: splitting one input into several files, and a
-//! scratch folder per process.
+//! Shared by the fuzz targets: splitting one input into several files, a
+//! scratch folder per process, and reading a weights file as `embed` does.
 
 #![allow(dead_code)]
 
@@ -33,4 +33,22 @@ pub fn scratch() -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Writes `data` as a weights file named `name` (its extension picks the
+/// reader) and reads it as `negstudy embed --checkpoint FILE` does: the
+/// tensor names, then every float tensor, each holding as many values as
+/// its shape says. Either that or an error — never a panic or an abort.
+pub fn read_weights(name: &str, data: &[u8]) {
+    let path = scratch().join(name);
+    std::fs::write(&path, data).unwrap();
+    if let Ok(file) = negstudy::model::foreign::WeightsFile::open(&path) {
+        if file.names().is_ok() {
+            if let Ok(tensors) = file.read(|_| true) {
+                for t in tensors {
+                    assert_eq!(t.values.len(), t.shape.iter().product::<usize>());
+                }
+            }
+        }
+    }
 }

@@ -183,6 +183,27 @@ fn wnids_for(wnids_file: Option<&Path>, reference: &Dump) -> Result<Option<Vec<S
     Ok(Some(w))
 }
 
+/// Class names as people read them: a class named by its bare wnid (an
+/// ImageNet folder's `n01440764`) gets its synset's first word from the
+/// hierarchy (`n01440764 tench`); other names, and wnids the hierarchy
+/// does not hold, stay as they are.
+pub fn readable_class_names(classes: &[String], hierarchy: &Hierarchy) -> Vec<String> {
+    classes
+        .iter()
+        .map(|c| {
+            let word = crate::hierarchy::is_wnid(c)
+                .then(|| hierarchy.id(c))
+                .flatten()
+                .and_then(|id| hierarchy.synset(id).words.split(", ").next())
+                .filter(|w| !w.is_empty());
+            match word {
+                Some(w) => format!("{c} {}", w.replace('_', " ")),
+                None => c.clone(),
+            }
+        })
+        .collect()
+}
+
 /// Loads the dumps, samples rows and builds the class-level LCA table when
 /// wnids are known (from `--wnids` or the dump's metadata).
 pub fn load(
@@ -206,15 +227,18 @@ pub fn load(
             n_negatives,
         } => sample_pair(queries, negatives, *n_queries, *n_negatives, opts, seed)?,
     };
-    let lca = wnids_for(wnids_file, &sampled.reference)?
-        .map(|w| ClassLcaTable::new(hierarchy, &w).context("building the class LCA table"))
+    let wnids = wnids_for(wnids_file, &sampled.reference)?;
+    let lca = wnids
+        .as_ref()
+        .map(|w| ClassLcaTable::new(hierarchy, w).context("building the class LCA table"))
         .transpose()?;
+    let classes = readable_class_names(&sampled.reference.meta.classes, hierarchy);
     Ok((
         AnalysisInput {
             queries: sampled.queries,
             negatives: sampled.negatives,
             self_negative: sampled.self_negative,
-            classes: sampled.reference.meta.classes.clone(),
+            classes,
             lca,
         },
         sampled.reference,

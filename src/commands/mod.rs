@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod dump;
 pub mod hierarchy;
+mod study;
 mod sweep;
 pub mod train;
 
@@ -45,6 +46,9 @@ pub enum Command {
     /// Benchmarks, printed as ratios against a baseline run alongside.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// A pre-registered study: seeds from measured seed variance (power).
+    #[command(subcommand)]
+    Study(study::StudyCommand),
 }
 
 /// Runs one parsed command.
@@ -65,6 +69,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => train::export(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Bench(c) => bench::run(c),
+        Command::Study(c) => study::run(c),
         Command::Analyze(a) => {
             let analyzed = analyze::run(a)?;
             print!("{}", crate::report::json_text(&analyzed.summary)?);

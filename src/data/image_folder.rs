@@ -33,6 +33,10 @@ pub struct ImageFolder {
     pub files: Vec<(PathBuf, i64)>,
     /// Files in class folders that are not JPEG or PNG (left out).
     pub skipped: usize,
+    /// Entries named like images that are not regular files (dangling or
+    /// looping symbolic links, pipes, devices), with what each is: left
+    /// out, and named in a warning (torchvision would fail or hang on them).
+    pub unreadable: Vec<(PathBuf, &'static str)>,
 }
 
 /// Whether `name` is a WordNet noun id (`n` and eight digits).
@@ -53,6 +57,29 @@ pub fn is_class_folder_layout(dir: &Path) -> bool {
 }
 
 impl ImageFolder {
+    /// The warning for entries named like images that cannot be read
+    /// (`None` when there are none): how many, and the first few by name.
+    pub fn unreadable_warning(&self) -> Option<String> {
+        const SHOWN: usize = 5;
+        if self.unreadable.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = self
+            .unreadable
+            .iter()
+            .take(SHOWN)
+            .map(|(p, what)| format!("{} ({what})", crate::input_file::shown(p)))
+            .collect();
+        let more = self.unreadable.len().saturating_sub(SHOWN);
+        Some(format!(
+            "warning: {}: {} entries named like images are not regular files and are left out: {}{}",
+            crate::input_file::shown(&self.root),
+            self.unreadable.len(),
+            names.join(", "),
+            if more > 0 { format!(", and {more} more") } else { String::new() }
+        ))
+    }
+
     /// Lists `dir`'s classes and images; `limit_per_class` keeps the first
     /// N images of each class (in sorted order).
     pub fn scan(dir: &Path, limit_per_class: Option<usize>) -> Result<ImageFolder> {
@@ -80,20 +107,24 @@ impl ImageFolder {
         }
         let mut files = Vec::new();
         let mut skipped = 0;
+        let mut unreadable = Vec::new();
         for (label, class) in classes.iter().enumerate() {
             let mut images: Vec<PathBuf> = Vec::new();
             for e in read(&dir.join(class))? {
                 let path = e.path();
-                if path.is_file() && is_image_file(&path) {
-                    images.push(path);
-                } else if path.is_file() {
-                    skipped += 1;
+                use crate::input_file::Kind;
+                match (crate::input_file::kind(&path), is_image_file(&path)) {
+                    (Kind::File, true) => images.push(path),
+                    (Kind::File, false) => skipped += 1,
+                    (Kind::Folder, _) | (_, false) => {}
+                    (other, true) => unreadable.push((path, other.words())),
                 }
             }
             images.sort();
             images.truncate(limit_per_class.unwrap_or(usize::MAX));
             files.extend(images.into_iter().map(|p| (p, label as i64)));
         }
+        unreadable.sort();
         if files.is_empty() {
             bail!(
                 "{}: no JPEG or PNG images in its class folders",
@@ -107,6 +138,7 @@ impl ImageFolder {
             wnids,
             files,
             skipped,
+            unreadable,
         })
     }
 }
@@ -301,13 +333,47 @@ pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
 /// Decodes to `channels` (1: luma, 3: RGB) and returns (width, height,
 /// channels, pixels).
 fn decode(bytes: &[u8], name: &str, channels: usize) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let img = decode_image(bytes, name)?;
+    let img = saturate_grey16(decode_image(bytes, name)?);
     let (w, h) = (img.width() as usize, img.height() as usize);
     Ok(match channels {
         1 => (w, h, 1, img.to_luma8().into_raw()),
         3 => (w, h, 3, img.to_rgb8().into_raw()),
         c => bail!("{name}: cannot make {c}-channel input (models take 1 or 3 channels)"),
     })
+}
+
+/// A 16-bit grey image brought to 8 bits as Pillow brings it: Pillow opens
+/// it in mode `I;16`, and its conversion to `L` or `RGB` clips every value
+/// above 255 to 255 (a typical 16-bit image comes out nearly white) where
+/// the `image` crate would scale by 1/257. Matching torchvision wins; the
+/// caller warns ([`is_grey16`]). Other 16-bit PNGs Pillow reads by their
+/// high byte, which the `image` crate's scaling matches within one level.
+fn saturate_grey16(img: image::DynamicImage) -> image::DynamicImage {
+    match img {
+        image::DynamicImage::ImageLuma16(buf) => {
+            let (w, h) = buf.dimensions();
+            let raw = buf
+                .into_raw()
+                .into_iter()
+                .map(|v| v.min(255) as u8)
+                .collect();
+            image::GrayImage::from_raw(w, h, raw).map_or_else(
+                || image::DynamicImage::new_luma8(w, h),
+                image::DynamicImage::ImageLuma8,
+            )
+        }
+        other => other,
+    }
+}
+
+/// Whether an encoded image is 16-bit grey (from its header), which
+/// Pillow — and so negstudy, to match torchvision — reads saturated.
+pub fn is_grey16(bytes: &[u8], name: &str) -> Result<bool> {
+    use image::ImageDecoder;
+    let decoder = reader(bytes, name)?
+        .into_decoder()
+        .with_context(|| format!("decoding {name}"))?;
+    Ok(decoder.color_type() == image::ColorType::L16)
 }
 
 /// Pillow's antialiased bilinear resize (`Image.resize(…, BILINEAR)`), as

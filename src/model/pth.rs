@@ -191,17 +191,26 @@ pub fn save_pth(tensors: &[NamedTensor], meta: HashMap<String, String>, path: &P
         zip.write_all(bytes)
             .with_context(|| format!("writing {}", path.display()))
     };
-    record(&mut zip, "archive/data.pkl", &data_pkl(&storages)?)?;
-    record(&mut zip, "archive/byteorder", b"little")?;
-    for (key, s) in storages.iter().enumerate() {
-        record(&mut zip, &format!("archive/data/{key}"), &s.bytes)?;
+    let entries = |zip: &mut zip::ZipWriter<_>| -> Result<()> {
+        record(zip, "archive/data.pkl", &data_pkl(&storages)?)?;
+        record(zip, "archive/byteorder", b"little")?;
+        for (key, s) in storages.iter().enumerate() {
+            record(zip, &format!("archive/data/{key}"), &s.bytes)?;
+        }
+        record(zip, "archive/version", b"3\n")?;
+        record(
+            zip,
+            MARK_RECORD,
+            serde_json::to_string_pretty(&meta)?.as_bytes(),
+        )
+    };
+    if let Err(e) = entries(&mut zip) {
+        // Dropping a `ZipWriter` finalises the archive: after a failed
+        // write (a full disk) that writes again and prints its own error to
+        // stderr. The temporary is abandoned anyway; its handle closes at exit.
+        std::mem::forget(zip);
+        return Err(e);
     }
-    record(&mut zip, "archive/version", b"3\n")?;
-    record(
-        &mut zip,
-        MARK_RECORD,
-        serde_json::to_string_pretty(&meta)?.as_bytes(),
-    )?;
     let mut out = zip.finish().map_err(err)?;
     out.flush()
         .with_context(|| format!("writing {}", path.display()))?;

@@ -185,6 +185,10 @@ pub fn embed(req: &EmbedRequest) -> Result<Dump> {
     if req.checkpoint.is_file() {
         return embed_file(req, folder);
     }
+    crate::input_file::check_folder(
+        &req.checkpoint,
+        "a run folder, a checkpoint-N folder or a weights file (.pth, .pth.tar, .ckpt, .safetensors)",
+    )?;
     // An image folder is not a training dataset: the run's own dataset
     // gives the channels and the default normalisation.
     let run = Opened::open(
@@ -248,6 +252,9 @@ fn embed_image_folder(
 ) -> Result<Dump> {
     let dir = &folder.root;
     let pre = req.folder.preprocess(shape)?;
+    if let Some(warning) = folder.unreadable_warning() {
+        eprintln!("{warning}");
+    }
     if !req.quiet && folder.skipped > 0 {
         eprintln!(
             "{}: {} files are not JPEG or PNG and are left out",
@@ -259,6 +266,15 @@ fn embed_image_folder(
         crate::pipeline::embed_folder::encode_folder(enc, folder, pre, norm, dev, req.quiet)?;
     if !req.quiet {
         eprintln!("embedded {timings}");
+    }
+    if timings.grey16 > 0 {
+        eprintln!(
+            "warning: {}: {} images are 16-bit grey PNGs; read as Pillow (and so torchvision) \
+             reads them, every value above 255 saturated to 255 (convert them to 8 bits first \
+             if that is not what you want)",
+            crate::input_file::shown(dir),
+            timings.grey16
+        );
     }
     let n = folder.files.len();
     let rows = (

@@ -20,6 +20,8 @@ const BATCH: usize = 32;
 struct Prepared {
     data: Vec<f32>,
     n: usize,
+    /// Of these, 16-bit grey images (read saturated, as Pillow reads them).
+    grey16: usize,
     height: usize,
     width: usize,
 }
@@ -37,6 +39,7 @@ const DECODE_BUDGET: usize = 1 << 30;
 fn decode_within_budget(
     files: &[(PathBuf, i64)],
     pre: Preprocess,
+    grey16: &mut usize,
 ) -> Result<Vec<(usize, usize, Vec<u8>)>> {
     let decode_group = |group: &mut Vec<(String, Vec<u8>)>| {
         let decoded: Result<Vec<_>> = group
@@ -53,6 +56,7 @@ fn decode_within_budget(
         let bytes = image_folder::read_image_file(path, &name)?;
         let (w, h) = image_folder::header_size(&bytes, &name)?;
         pre.check_size(h, w, &name)?;
+        *grey16 += usize::from(image_folder::is_grey16(&bytes, &name)?);
         let cost = bytes.len().saturating_add(pre.peak_bytes(h, w));
         if !group.is_empty() && used.saturating_add(cost) > DECODE_BUDGET {
             out.extend(decode_group(&mut group)?);
@@ -73,7 +77,8 @@ fn prepare(
     norm: &Normalize,
     first: &mut Option<(usize, usize, PathBuf)>,
 ) -> Result<Prepared> {
-    let images = decode_within_budget(files, pre)?;
+    let mut grey16 = 0;
+    let images = decode_within_budget(files, pre, &mut grey16)?;
     let (h0, w0, _) = first.get_or_insert_with(|| (images[0].0, images[0].1, files[0].0.clone()));
     let (height, width) = (*h0, *w0);
     for ((h, w, _), (path, _)) in images.iter().zip(files) {
@@ -96,6 +101,7 @@ fn prepare(
     Ok(Prepared {
         data,
         n: images.len(),
+        grey16,
         height,
         width,
     })
@@ -112,6 +118,9 @@ pub struct Timings {
     pub prepare_seconds: f64,
     /// The encoder's forward passes, wall time.
     pub forward_seconds: f64,
+    /// How many of the images were 16-bit grey, read saturated as Pillow
+    /// reads them (worth a warning: most of such an image turns white).
+    pub grey16: usize,
 }
 
 impl std::fmt::Display for Timings {
@@ -143,7 +152,7 @@ pub fn encode_folder(
     let template = "embedding [{bar:40}] {pos}/{len} images ({per_sec}, eta {eta})";
     let bar = crate::progress::bar(folder.files.len() as u64, template, quiet);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared>>(1);
-    let (out, prepare_seconds, forward_seconds) = std::thread::scope(|scope| {
+    let (out, prepare_seconds, (forward_seconds, grey16)) = std::thread::scope(|scope| {
         let producer = scope.spawn(move || {
             let mut first = None;
             let mut busy = 0.0;
@@ -160,16 +169,17 @@ pub fn encode_folder(
             busy
         });
         let mut encoded = Encoded::default();
-        let mut forward = 0.0;
+        let (mut forward, mut grey16) = (0.0, 0);
         for batch in rx {
             let b = batch?;
+            grey16 += b.grey16;
             let t = std::time::Instant::now();
             encoded.push(enc, b.data, b.n, (pre.channels, b.height, b.width), device);
             forward += t.elapsed().as_secs_f64();
             bar.inc(b.n as u64);
         }
         let prepare = producer.join().unwrap_or(f64::NAN);
-        Ok::<_, anyhow::Error>((encoded, prepare, forward))
+        Ok::<_, anyhow::Error>((encoded, prepare, (forward, grey16)))
     })?;
     bar.finish_and_clear();
     let timings = Timings {
@@ -177,6 +187,7 @@ pub fn encode_folder(
         wall_seconds: start.elapsed().as_secs_f64(),
         prepare_seconds,
         forward_seconds,
+        grey16,
     };
     let labels = folder.files.iter().map(|(_, label)| *label).collect();
     Ok((out.finish(labels), timings))

@@ -139,6 +139,7 @@ fn scores(train: &Features, test: &Features, classes: usize, req: &EvalRequest) 
 
 /// A run folder or a checkpoint folder → the checkpoint folder.
 pub fn checkpoint_dir(path: &Path) -> Result<PathBuf> {
+    crate::input_file::check_folder(path, "a run folder or a checkpoint-N folder")?;
     if path.join("state.json").exists() {
         return Ok(path.to_path_buf());
     }

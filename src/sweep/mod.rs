@@ -13,6 +13,7 @@ pub mod figures;
 pub mod recipe;
 pub mod report;
 pub mod run;
+pub mod seed_variance;
 
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
