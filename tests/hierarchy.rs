@@ -295,9 +295,9 @@ fn class_table_is_symmetric_with_own_depth_on_the_diagonal() {
 }
 
 /// Reports show a class named by its wnid with its WordNet word (from the
-/// hierarchy's `words`, as NLTK's `synset.lemma_names()[0]` gives it:
-/// `tench`, `great_white_shark` with the underscore as a space); other names
-/// and unknown wnids are left as they are.
+/// hierarchy's `words`: NLTK's `synset.lemma_names()[0]`, `tench`,
+/// `great_white_shark` with the underscore as a space); other names and
+/// unknown wnids are left as they are.
 #[test]
 fn wnid_classes_are_shown_with_their_words() {
     let names: Vec<String> = ["n01440764", "n01484850", "cat", "n99999999"]

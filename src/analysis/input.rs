@@ -196,10 +196,9 @@ pub fn readable_class_names(classes: &[String], hierarchy: &Hierarchy) -> Vec<St
                 .flatten()
                 .and_then(|id| hierarchy.synset(id).words.split(", ").next())
                 .filter(|w| !w.is_empty());
-            match word {
-                Some(w) => format!("{c} {}", w.replace('_', " ")),
-                None => c.clone(),
-            }
+            // The hierarchy's words already read as text (its WordNet
+            // reader turns `great_white_shark` into `great white shark`).
+            word.map_or_else(|| c.clone(), |w| format!("{c} {w}"))
         })
         .collect()
 }
@@ -227,10 +226,8 @@ pub fn load(
             n_negatives,
         } => sample_pair(queries, negatives, *n_queries, *n_negatives, opts, seed)?,
     };
-    let wnids = wnids_for(wnids_file, &sampled.reference)?;
-    let lca = wnids
-        .as_ref()
-        .map(|w| ClassLcaTable::new(hierarchy, w).context("building the class LCA table"))
+    let lca = wnids_for(wnids_file, &sampled.reference)?
+        .map(|w| ClassLcaTable::new(hierarchy, &w).context("building the class LCA table"))
         .transpose()?;
     let classes = readable_class_names(&sampled.reference.meta.classes, hierarchy);
     Ok((

@@ -225,7 +225,11 @@ impl Preprocess {
     /// Decoded and preprocessed pixels of one encoded image; `name` is for
     /// errors.
     pub fn apply(&self, bytes: &[u8], name: &str) -> Result<(usize, usize, Vec<u8>)> {
-        let (w, h) = header_size(bytes, name)?;
+        let Header {
+            width: w,
+            height: h,
+            ..
+        } = header(bytes, name)?;
         self.check_size(h, w, name)?;
         let (w, h, c, pixels) = decode(bytes, name, self.channels)?;
         let (mut h, mut w, mut pixels) = (h, w, pixels);
@@ -300,12 +304,28 @@ fn reader<'a>(
     Ok(reader)
 }
 
-/// (width, height) from an encoded image's header, without decoding it.
-pub fn header_size(bytes: &[u8], name: &str) -> Result<(usize, usize)> {
-    let (w, h) = reader(bytes, name)?
-        .into_dimensions()
+/// What an encoded image's header says, read without decoding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub width: usize,
+    pub height: usize,
+    /// 16-bit grey, which Pillow — and so negstudy, to match torchvision —
+    /// reads saturated ([`saturate_grey16`]).
+    pub grey16: bool,
+}
+
+/// An encoded image's size and colour type, from its header alone.
+pub fn header(bytes: &[u8], name: &str) -> Result<Header> {
+    use image::ImageDecoder;
+    let decoder = reader(bytes, name)?
+        .into_decoder()
         .with_context(|| format!("decoding {name}"))?;
-    Ok((w as usize, h as usize))
+    let (w, h) = decoder.dimensions();
+    Ok(Header {
+        width: w as usize,
+        height: h as usize,
+        grey16: decoder.color_type() == image::ColorType::L16,
+    })
 }
 
 /// An encoded image (PNG, JPEG) decoded, in at most [`MAX_DECODED_BYTES`]
@@ -346,34 +366,17 @@ fn decode(bytes: &[u8], name: &str, channels: usize) -> Result<(usize, usize, us
 /// it in mode `I;16`, and its conversion to `L` or `RGB` clips every value
 /// above 255 to 255 (a typical 16-bit image comes out nearly white) where
 /// the `image` crate would scale by 1/257. Matching torchvision wins; the
-/// caller warns ([`is_grey16`]). Other 16-bit PNGs Pillow reads by their
+/// caller warns ([`Header::grey16`]). Other 16-bit PNGs Pillow reads by their
 /// high byte, which the `image` crate's scaling matches within one level.
 fn saturate_grey16(img: image::DynamicImage) -> image::DynamicImage {
     match img {
-        image::DynamicImage::ImageLuma16(buf) => {
-            let (w, h) = buf.dimensions();
-            let raw = buf
-                .into_raw()
-                .into_iter()
-                .map(|v| v.min(255) as u8)
-                .collect();
-            image::GrayImage::from_raw(w, h, raw).map_or_else(
-                || image::DynamicImage::new_luma8(w, h),
-                image::DynamicImage::ImageLuma8,
-            )
-        }
+        image::DynamicImage::ImageLuma16(buf) => image::DynamicImage::ImageLuma8(
+            image::ImageBuffer::from_fn(buf.width(), buf.height(), |x, y| {
+                image::Luma([buf.get_pixel(x, y)[0].min(255) as u8])
+            }),
+        ),
         other => other,
     }
-}
-
-/// Whether an encoded image is 16-bit grey (from its header), which
-/// Pillow — and so negstudy, to match torchvision — reads saturated.
-pub fn is_grey16(bytes: &[u8], name: &str) -> Result<bool> {
-    use image::ImageDecoder;
-    let decoder = reader(bytes, name)?
-        .into_decoder()
-        .with_context(|| format!("decoding {name}"))?;
-    Ok(decoder.color_type() == image::ColorType::L16)
 }
 
 /// Pillow's antialiased bilinear resize (`Image.resize(…, BILINEAR)`), as

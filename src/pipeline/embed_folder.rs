@@ -54,10 +54,12 @@ fn decode_within_budget(
     for (path, _) in files {
         let name = crate::input_file::shown(path);
         let bytes = image_folder::read_image_file(path, &name)?;
-        let (w, h) = image_folder::header_size(&bytes, &name)?;
-        pre.check_size(h, w, &name)?;
-        *grey16 += usize::from(image_folder::is_grey16(&bytes, &name)?);
-        let cost = bytes.len().saturating_add(pre.peak_bytes(h, w));
+        let header = image_folder::header(&bytes, &name)?;
+        pre.check_size(header.height, header.width, &name)?;
+        *grey16 += usize::from(header.grey16);
+        let cost = bytes
+            .len()
+            .saturating_add(pre.peak_bytes(header.height, header.width));
         if !group.is_empty() && used.saturating_add(cost) > DECODE_BUDGET {
             out.extend(decode_group(&mut group)?);
             used = 0;
