@@ -7,7 +7,9 @@ use negstudy::commands::{self, Cli};
 /// How the process stops when told to: SIGINT, SIGTERM and SIGHUP remove
 /// the temporaries of writes in progress, then exit with 128 + the signal;
 /// SIGXFSZ (a file-size limit reached) is ignored, so the write fails with
-/// an error that names the file and is cleaned up like any other.
+/// an error that names the file and is cleaned up like any other; SIGPIPE
+/// (the reader of stdout went away, as `negstudy … | head` does) ends the
+/// process quietly, as it ends `cat`, instead of a panic in `println!`.
 fn stop_cleanly() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
@@ -22,6 +24,7 @@ fn stop_cleanly() {
     // preconditions; no handler code runs.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -296,3 +296,20 @@ fn a_second_trainer_of_the_same_run_is_refused() {
     kill9(&mut first);
     negstudy::train::run_lock::RunLock::acquire(&run).expect("a dead process's lock is taken over");
 }
+
+/// A reader that stops early (`negstudy sweep … --list | head -1`) ends the
+/// listing quietly, as it ends `cat`: no panic message on stderr.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let mut child = bin()
+        .args(["sweep", "analyses/fig2-sufficiency.toml", "--list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end of the pipe before the listing is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}

@@ -151,7 +151,30 @@ fn stopped_sweeps_continue_without_redoing_finished_runs() {
     let out = reports.join("tiny");
     let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 8);
-    assert!(csv.starts_with("run,condition,keep,drop,refill,temperature,seed,top1,top5,knn_top1,epochs,wall_seconds"), "{csv}");
+    assert!(csv.starts_with("run,condition,keep,drop,refill,temperature,seed,top1,top5,knn_top1,same_class_pct_0-85,mass_pct_0-85,"), "{csv}");
+    assert!(
+        csv.contains(",mass_pct_99.9-100,epochs,wall_seconds,"),
+        "{csv}"
+    );
+    // The queue's disjoint bands carry all of the softmax mass between them.
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    for row in reader.records() {
+        let row = row.unwrap();
+        let cell = |name: &str| -> f64 {
+            let i = header.iter().position(|h| h == name).unwrap();
+            row[i].parse().unwrap()
+        };
+        let line = row.iter().collect::<Vec<_>>().join(",");
+        let mass: f64 = ["0-85", "85-90", "90-95", "95-100"]
+            .iter()
+            .map(|b| cell(&format!("mass_pct_{b}")))
+            .sum();
+        assert!(
+            (mass - 100.0).abs() < 0.01,
+            "masses sum to {mass} %: {line}"
+        );
+    }
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert_eq!(
         summary.lines().count(),
@@ -268,6 +291,7 @@ fn result(condition: &str, keep: Option<&str>, drop: Option<&str>) -> RunResult 
         knn_top1: 0.7,
         low_label: Vec::new(),
         baselines: None,
+        queue_bands: Vec::new(),
         provenance: None,
         wall_seconds: 1.0,
     }

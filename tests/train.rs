@@ -450,3 +450,63 @@ fn inconsistent_checkpoints_are_rejected() {
         "{err}"
     );
 }
+
+/// Each telemetry band's same-class share and softmax mass against an f64
+/// computation from a sort: the share pools the band's negatives over the
+/// queries, the mass is each query's Σ_band e^{s/T} / Σ_K e^{s/T}, averaged.
+/// Scores reach ±1/0.07 in the exponent, where an unshifted f32 exp overflows.
+#[test]
+fn telemetry_bands_match_a_sorted_reference() {
+    let d = Device::flex();
+    let mut rng = seeded(11);
+    let (n, k, temperature) = (5, 2000, 0.07);
+    let mut queue = Queue::new(k, 0, 4, 1, &d);
+    let queue_labels: Vec<i64> = (0..k).map(|_| rng.random_range(0..10)).collect();
+    queue.labels = labels(queue_labels.clone(), &d);
+    queue.host_labels = queue_labels.clone();
+    let query_labels: Vec<i64> = (0..n).map(|_| rng.random_range(0..10)).collect();
+    let s: Vec<f32> = (0..n * k)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    let l = moco::Logits {
+        logits: t2(vec![0.0; n * (k + 1)], [n, k + 1], &d),
+        negatives: t2(s.clone(), [n, k], &d),
+        used: t2(vec![1.0; n * k], [n, k], &d).equal_elem(1.0),
+    };
+    let t = moco::telemetry(&l, &queue, &labels(query_labels.clone(), &d), temperature).unwrap();
+    for (got, &(lo, hi)) in t.bands.iter().zip(&moco::TELEMETRY_BANDS) {
+        let (first, last) = (
+            (lo / 100.0 * k as f64).floor() as usize,
+            (hi / 100.0 * k as f64).floor() as usize,
+        );
+        let (mut same, mut total, mut mass) = (0usize, 0usize, 0.0f64);
+        for (i, row) in s.chunks(k).enumerate() {
+            let mut order: Vec<usize> = (0..k).collect();
+            order.sort_by(|&a, &b| row[a].total_cmp(&row[b]));
+            let weight = |j: usize| (row[j] as f64 / temperature).exp();
+            let all: f64 = (0..k).map(weight).sum();
+            let band = &order[first..last];
+            same += band
+                .iter()
+                .filter(|&&j| queue_labels[j] == query_labels[i])
+                .count();
+            total += band.len();
+            mass += band.iter().map(|&j| weight(j)).sum::<f64>() / all / n as f64;
+        }
+        let want_same = same as f64 / total as f64;
+        assert!(
+            (got.same_class - want_same).abs() < 1e-12,
+            "{lo}-{hi}: same-class {} vs {want_same}",
+            got.same_class
+        );
+        assert!(
+            (got.softmax_mass - mass).abs() < 1e-5,
+            "{lo}-{hi}: mass {} vs {mass}",
+            got.softmax_mass
+        );
+    }
+    // The disjoint bands' masses add up to the whole.
+    let whole: f64 = t.bands[..4].iter().map(|b| b.softmax_mass).sum();
+    assert!((whole - 1.0).abs() < 1e-5, "masses sum to {whole}");
+    assert_eq!(t.bands[3].same_class, t.hard_same_class);
+}

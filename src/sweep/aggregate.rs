@@ -3,7 +3,7 @@
 //! the baseline at the same axis point (Table A.1, Table 1, Figures 2–3).
 
 use super::recipe::{Recipe, TEMPERATURE_AXIS};
-use super::run::RunResult;
+use super::run::{QueueBand, RunResult};
 use crate::difficulty::{Band, NegativeSet};
 use crate::pipeline::evaluate::{Baselines, LowLabel, Scores};
 use crate::provenance::Provenance;
@@ -235,6 +235,7 @@ pub fn results_table(recipe: &Recipe, results: &[RunResult]) -> Table {
             });
         }
     }
+    t = queue_band_columns(t, results);
     let text = |f: fn(&Provenance) -> String| -> Vec<String> {
         results
             .iter()
@@ -256,6 +257,34 @@ pub fn results_table(recipe: &Recipe, results: &[RunResult]) -> Table {
                 .map(|r| r.provenance.as_ref().map_or(0, |p| p.threads as i64))
                 .collect(),
         )
+}
+
+/// `same_class_pct_<band>` and `mass_pct_<band>` for every queue band any
+/// result recorded (NaN where a run did not).
+fn queue_band_columns(mut t: Table, results: &[RunResult]) -> Table {
+    let mut bands: Vec<&str> = Vec::new();
+    for q in results.iter().flat_map(|r| &r.queue_bands) {
+        if !bands.contains(&q.band.as_str()) {
+            bands.push(&q.band);
+        }
+    }
+    for band in bands {
+        let of = |f: fn(&QueueBand) -> f64| -> Vec<f64> {
+            results
+                .iter()
+                .map(|r| {
+                    r.queue_bands
+                        .iter()
+                        .find(|q| q.band == band)
+                        .map_or(f64::NAN, |q| percent(f(q)))
+                })
+                .collect()
+        };
+        t = t
+            .float(&format!("same_class_pct_{band}"), of(|q| q.same_class))
+            .float(&format!("mass_pct_{band}"), of(|q| q.softmax_mass));
+    }
+    t
 }
 
 /// One `{prefix}top1_labels{P}pct` column per low-label fraction any of

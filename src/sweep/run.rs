@@ -6,6 +6,8 @@ use crate::pipeline::analyze::{analyze, AnalyzeRequest};
 use crate::pipeline::embed::{embed, EmbedRequest};
 use crate::pipeline::evaluate::{evaluate, Baselines, EvalRequest, LowLabel};
 use crate::provenance::Provenance;
+use crate::train::log::TrainLog;
+use crate::train::moco::{band_name, TELEMETRY_BANDS};
 use crate::train::{checkpoint, trainer};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,11 @@ pub struct RunResult {
     /// Raw pixels and a random network, evaluated alike (`[sweep] baselines`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baselines: Option<Baselines>,
+    /// What each difficulty band of the queue held over the last epoch
+    /// (the mechanism behind a filter's effect; absent in results written
+    /// before it was recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queue_bands: Vec<QueueBand>,
     /// What made it (absent in results written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
@@ -39,6 +46,55 @@ pub struct RunResult {
     /// last checkpoint (from the checkpoint, so a Ctrl-C'd session counts
     /// too) plus the finishing session's training and evaluation.
     pub wall_seconds: f64,
+}
+
+/// One telemetry band's composition, averaged over the rows of the last
+/// epoch of `train_log.csv` (fractions in [0, 1]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct QueueBand {
+    /// `lo-hi` in percent of difficulty, e.g. `99.9-100`.
+    pub band: String,
+    pub same_class: f64,
+    pub softmax_mass: f64,
+}
+
+/// The last epoch's mean composition of each telemetry band, from a run's
+/// training log (empty if the log has no band columns or no measured row).
+pub fn queue_bands(log: &TrainLog) -> Vec<QueueBand> {
+    let epochs = log.column("epoch");
+    let Some(last) = epochs
+        .iter()
+        .copied()
+        .filter(|e| e.is_finite())
+        .reduce(f64::max)
+    else {
+        return Vec::new();
+    };
+    let mean_in_last = |name: &str| -> f64 {
+        let (sum, n) = log
+            .column(name)
+            .into_iter()
+            .zip(&epochs)
+            .filter(|(v, e)| **e == last && v.is_finite())
+            .fold((0.0, 0usize), |(s, n), (v, _)| (s + v, n + 1));
+        if n == 0 {
+            f64::NAN
+        } else {
+            sum / n as f64
+        }
+    };
+    TELEMETRY_BANDS
+        .iter()
+        .map(|&b| {
+            let band = band_name(b);
+            QueueBand {
+                same_class: mean_in_last(&format!("same_class_{band}")),
+                softmax_mass: mean_in_last(&format!("mass_{band}")),
+                band,
+            }
+        })
+        .filter(|q| q.same_class.is_finite() || q.softmax_mass.is_finite())
+        .collect()
 }
 
 pub const RESULT: &str = "result.json";
@@ -128,6 +184,7 @@ pub fn run_one(recipe: &Recipe, spec: &RunSpec, roots: Roots) -> Result<RunResul
         knn_top1: eval.scores.knn_top1,
         low_label: eval.scores.low_label.clone(),
         baselines: eval.baselines.clone(),
+        queue_bands: queue_bands(&TrainLog::read(&dir)?),
         provenance: Some(Provenance::current()),
         wall_seconds: earlier_seconds + started.elapsed().as_secs_f64(),
     };

@@ -4,7 +4,7 @@
 //! full round-trip precision, so a resumed run's log can be compared with an
 //! uninterrupted one byte for byte.
 
-use super::moco::Telemetry;
+use super::moco::{band_name, Telemetry, TELEMETRY_BANDS};
 use crate::atomic;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -29,7 +29,7 @@ pub struct LogRow {
 pub fn write(run_dir: &Path, epoch: usize, rows: &[LogRow]) -> Result<()> {
     let path = run_dir.join(FILE);
     let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut out = format!("{}\n", COLUMNS.join(","));
+    let mut out = format!("{}\n", columns().join(","));
     for line in old.lines().skip(1) {
         if line
             .split(',')
@@ -45,19 +45,31 @@ pub fn write(run_dir: &Path, epoch: usize, rows: &[LogRow]) -> Result<()> {
     atomic::write_bytes(&path, atomic::Kind::OwnedFile, out.as_bytes())
 }
 
-const COLUMNS: [&str; 11] = [
-    "epoch",
-    "step",
-    "loss",
-    "lr",
-    "p50",
-    "p95",
-    "p999",
-    "hard_same_class",
-    "easy_same_class",
-    "used_per_query",
-    "images_per_sec",
-];
+/// The log's columns, in order: per telemetry band `same_class_<band>` and
+/// `mass_<band>` (e.g. `mass_99.9-100`) after the whole-queue telemetry.
+fn columns() -> Vec<String> {
+    let head = [
+        "epoch",
+        "step",
+        "loss",
+        "lr",
+        "p50",
+        "p95",
+        "p999",
+        "hard_same_class",
+        "easy_same_class",
+        "used_per_query",
+    ];
+    let bands = TELEMETRY_BANDS.iter().flat_map(|&b| {
+        let name = band_name(b);
+        [format!("same_class_{name}"), format!("mass_{name}")]
+    });
+    head.iter()
+        .map(|c| c.to_string())
+        .chain(bands)
+        .chain(["images_per_sec".to_string()])
+        .collect()
+}
 
 /// One CSV line; floats with full round-trip precision so resumed and
 /// uninterrupted runs compare exactly, NaN (not measured) as an empty cell.
@@ -79,7 +91,14 @@ fn line(r: &LogRow) -> String {
         f(t.hard_same_class),
         f(t.easy_same_class),
         f(t.used_per_query),
-    ];
+    ]
+    .into_iter()
+    .chain(
+        t.bands
+            .iter()
+            .flat_map(|b| [f(b.same_class), f(b.softmax_mass)]),
+    )
+    .collect::<Vec<_>>();
     format!(
         "{},{},{},{:.1}\n",
         r.epoch,
@@ -156,7 +175,7 @@ impl TrainLog {
 
 #[cfg(test)]
 mod tests {
-    use super::{line, LogRow, TrainLog, COLUMNS};
+    use super::{columns, line, LogRow, TrainLog};
     use crate::train::moco::Telemetry;
 
     /// What `write` produces, `TrainLog` reads back by column name; an
@@ -176,7 +195,7 @@ mod tests {
         };
         let text = format!(
             "{}\n{}{}",
-            COLUMNS.join(","),
+            columns().join(","),
             line(&row(0, 2.5)),
             line(&row(10, 1.25))
         );
@@ -186,5 +205,7 @@ mod tests {
         assert_eq!(log.column("images_per_sec"), vec![100.0, 100.0]);
         assert!(log.series("step", "p50").is_empty());
         assert!(log.column("no such column").is_empty());
+        assert_eq!(log.column("same_class_99.9-100"), vec![0.0, 0.0]);
+        assert_eq!(log.column("mass_85-90"), vec![0.0, 0.0]);
     }
 }

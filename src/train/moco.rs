@@ -191,6 +191,34 @@ pub fn loss(kind: Loss, logits: Tensor<2>) -> Tensor<1> {
     }
 }
 
+/// The difficulty bands (percent of a query's K newest negatives, 0 =
+/// easiest) whose composition the telemetry records: the bands of the
+/// paper's Figure 2 claims (the hardest 5 %, the next two 5 % bands and
+/// the easy rest) and Table 1's hardest 0.1 % (inside the hardest 5 %).
+pub const TELEMETRY_BANDS: [(f64, f64); 5] = [
+    (0.0, 85.0),
+    (85.0, 90.0),
+    (90.0, 95.0),
+    (95.0, 100.0),
+    (99.9, 100.0),
+];
+
+/// A telemetry band's name in log columns, e.g. `90-95`, `99.9-100`.
+pub fn band_name((lo, hi): (f64, f64)) -> String {
+    format!("{lo}-{hi}")
+}
+
+/// What one difficulty band of the queue holds (means over queries).
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct BandShare {
+    /// Share of the band's negatives whose class is the query's.
+    pub same_class: f64,
+    /// The band's share of the negatives' softmax mass,
+    /// Σ_band e^{s/T} / Σ_K e^{s/T}: the share of the gradient that pushes
+    /// queries away from negatives that goes to this band.
+    pub softmax_mass: f64,
+}
+
 /// Telemetry of one step's negatives (means over queries).
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Telemetry {
@@ -203,6 +231,9 @@ pub struct Telemetry {
     pub easy_same_class: f64,
     /// Negatives each query actually used.
     pub used_per_query: f64,
+    /// Composition of each of [`TELEMETRY_BANDS`] of the K newest keys
+    /// (whatever the filter keeps: it describes the queue, not the loss).
+    pub bands: [BandShare; TELEMETRY_BANDS.len()],
 }
 
 impl Telemetry {
@@ -216,11 +247,22 @@ impl Telemetry {
             hard_same_class: nan,
             easy_same_class: nan,
             used_per_query: nan,
+            bands: [BandShare {
+                same_class: nan,
+                softmax_mass: nan,
+            }; TELEMETRY_BANDS.len()],
         }
     }
 }
 
-pub fn telemetry(l: &Logits, queue: &Queue, query_labels: &Tensor<1, Int>) -> Result<Telemetry> {
+/// The step's telemetry from its logits, the queue and the queries' labels;
+/// `temperature` weighs the softmax mass as the loss does.
+pub fn telemetry(
+    l: &Logits,
+    queue: &Queue,
+    query_labels: &Tensor<1, Int>,
+    temperature: f64,
+) -> Result<Telemetry> {
     let [n, _] = l.negatives.dims();
     let size = queue.size;
     let main = l.negatives.clone().slice([0..n, 0..size]);
@@ -231,11 +273,10 @@ pub fn telemetry(l: &Logits, queue: &Queue, query_labels: &Tensor<1, Int>) -> Re
             .start;
         Ok(select::value_at_rank(&main, k)?.mean().into_scalar::<f32>() as f64)
     };
-    let hard = select::select(
-        &NegativeSet::Band(Band::new(95.0, 100.0).map_err(anyhow::Error::msg)?),
-        &main,
-        None,
-    )?;
+    let band_mask = |(lo, hi): (f64, f64)| -> Result<Tensor<2, Bool>> {
+        let band = Band::new(lo, hi).map_err(anyhow::Error::msg)?;
+        select::select(&NegativeSet::Band(band), &main, None)
+    };
     let same = select::same_class(query_labels, &queue.labels.clone().narrow(0, 0, size));
     let rate = |mask: Tensor<2, Bool>| -> f64 {
         let total = mask.clone().int().sum().into_scalar::<i64>() as f64;
@@ -246,6 +287,24 @@ pub fn telemetry(l: &Logits, queue: &Queue, query_labels: &Tensor<1, Int>) -> Re
             f64::NAN
         }
     };
+    // e^{(s − max)/T} per query: the softmax's weights over the K newest,
+    // shifted by each row's maximum so that no exponent overflows.
+    let scaled = main.clone().div_scalar(temperature);
+    let weights = (scaled.clone() - scaled.max_dim(1)).exp();
+    let row_total = weights.clone().sum_dim(1);
+    let mass = |mask: Tensor<2, Bool>| -> f64 {
+        let inside = weights.clone().mask_fill(mask.bool_not(), 0.0).sum_dim(1);
+        (inside / row_total.clone()).mean().into_scalar::<f32>() as f64
+    };
+    let mut bands = [BandShare::default(); TELEMETRY_BANDS.len()];
+    for (share, &edges) in bands.iter_mut().zip(&TELEMETRY_BANDS) {
+        let mask = band_mask(edges)?;
+        *share = BandShare {
+            same_class: rate(mask.clone()),
+            softmax_mass: mass(mask),
+        };
+    }
+    let hard = band_mask((95.0, 100.0))?;
     Ok(Telemetry {
         p50: pct(50.0)?,
         p95: pct(95.0)?,
@@ -253,5 +312,6 @@ pub fn telemetry(l: &Logits, queue: &Queue, query_labels: &Tensor<1, Int>) -> Re
         hard_same_class: rate(hard.clone()),
         easy_same_class: rate(hard.bool_not()),
         used_per_query: l.used.clone().int().sum().into_scalar::<i64>() as f64 / n as f64,
+        bands,
     })
 }

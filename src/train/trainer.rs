@@ -372,7 +372,12 @@ impl Step<'_> {
             config.telemetry,
         ) {
             (false, _) => None,
-            (true, true) => Some(moco::telemetry(&l, &state.queue, &labels)?),
+            (true, true) => Some(moco::telemetry(
+                &l,
+                &state.queue,
+                &labels,
+                config.temperature,
+            )?),
             (true, false) => Some(moco::Telemetry::unmeasured()),
         };
         // 5. Loss.
