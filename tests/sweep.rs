@@ -321,6 +321,11 @@ fn group(condition: &str, axes: &[(&str, &str)], top1: f64) -> Group {
         delta_top5: 0.0,
         welch_top1: None,
         welch_top5: None,
+        delta_knn: 0.0,
+        welch_knn: None,
+        ci_top1: None,
+        ci_knn: None,
+        pixels: None,
     }
 }
 

@@ -5,6 +5,7 @@
 use super::recipe::{Recipe, TEMPERATURE_AXIS};
 use super::run::{QueueBand, RunResult};
 use crate::difficulty::{Band, NegativeSet};
+use crate::inference::{welch_interval, Interval};
 use crate::pipeline::evaluate::{Baselines, LowLabel, Scores};
 use crate::provenance::Provenance;
 use crate::stats::{welch_t_test, MeanStd, TTest};
@@ -26,6 +27,17 @@ pub struct Group {
     /// Welch's t-test of top-1 against the baseline (None for the baseline itself).
     pub welch_top1: Option<TTest>,
     pub welch_top5: Option<TTest>,
+    /// The same for weighted kNN top-1, which separates conditions better
+    /// than the linear probe at the quick scale.
+    pub delta_knn: f64,
+    pub welch_knn: Option<TTest>,
+    /// Welch's 95 % interval of the difference from the baseline (None for
+    /// the baseline itself or with fewer than two seeds on either side).
+    pub ci_top1: Option<Interval>,
+    pub ci_knn: Option<Interval>,
+    /// Raw pixels probed alike (top-1, kNN in %), where the runs measured
+    /// them (`[sweep] baselines`): the floor a trained encoder must clear.
+    pub pixels: Option<(f64, f64)>,
 }
 
 /// An accuracy fraction in percent, rounded to 1e-4 % so that 0.8235
@@ -65,13 +77,40 @@ pub fn groups(recipe: &Recipe, results: &[RunResult]) -> Vec<Group> {
                 pick(cond, axes, |r| r.knn_top1),
             );
             let base = recipe.baseline.as_deref().filter(|b| b != cond);
-            let (b1, b5) = match base {
-                Some(b) => (pick(b, axes, |r| r.top1), pick(b, axes, |r| r.top5)),
-                None => (Vec::new(), Vec::new()),
+            let (b1, b5, bk) = match base {
+                Some(b) => (
+                    pick(b, axes, |r| r.top1),
+                    pick(b, axes, |r| r.top5),
+                    pick(b, axes, |r| r.knn_top1),
+                ),
+                None => (Vec::new(), Vec::new(), Vec::new()),
             };
             let pct = |v: &[f64]| v.iter().map(|&x| percent(x)).collect::<Vec<_>>();
             let test =
                 |a: &[f64], b: &[f64]| (!b.is_empty()).then(|| welch_t_test(&pct(a), &pct(b)));
+            let interval = |a: &[f64], b: &[f64]| {
+                (a.len() > 1 && b.len() > 1).then(|| welch_interval(&pct(a), &pct(b), 0.95))
+            };
+            let delta = |a: &[f64], b: &[f64]| {
+                if b.is_empty() {
+                    0.0
+                } else {
+                    mean_std(a).mean - mean_std(b).mean
+                }
+            };
+            let pixels: Vec<(f64, f64)> = results
+                .iter()
+                .filter(|r| r.condition == *cond && r.axes == *axes)
+                .filter_map(|r| r.baselines.as_ref())
+                .map(|b| (percent(b.raw_pixels.top1), percent(b.raw_pixels.knn_top1)))
+                .collect();
+            let pixels = (!pixels.is_empty()).then(|| {
+                let n = pixels.len() as f64;
+                (
+                    pixels.iter().map(|p| p.0).sum::<f64>() / n,
+                    pixels.iter().map(|p| p.1).sum::<f64>() / n,
+                )
+            });
             Group {
                 condition: cond.clone(),
                 axes: axes.clone(),
@@ -79,18 +118,15 @@ pub fn groups(recipe: &Recipe, results: &[RunResult]) -> Vec<Group> {
                 top1: mean_std(&t1),
                 top5: mean_std(&t5),
                 knn: mean_std(&kn),
-                delta_top1: if b1.is_empty() {
-                    0.0
-                } else {
-                    mean_std(&t1).mean - mean_std(&b1).mean
-                },
-                delta_top5: if b5.is_empty() {
-                    0.0
-                } else {
-                    mean_std(&t5).mean - mean_std(&b5).mean
-                },
+                delta_top1: delta(&t1, &b1),
+                delta_top5: delta(&t5, &b5),
                 welch_top1: test(&t1, &b1),
                 welch_top5: test(&t5, &b5),
+                delta_knn: delta(&kn, &bk),
+                welch_knn: test(&kn, &bk),
+                ci_top1: interval(&t1, &b1),
+                ci_knn: interval(&kn, &bk),
+                pixels,
             }
         })
         .collect()
@@ -330,6 +366,12 @@ pub fn summary_table(groups: &[Group]) -> Table {
             .map(|x| f(x).as_ref().map_or(nan, g))
             .collect::<Vec<f64>>()
     };
+    let ci = |f: fn(&Group) -> Option<Interval>, g: fn(&Interval) -> f64| {
+        groups
+            .iter()
+            .map(|x| f(x).as_ref().map_or(nan, g))
+            .collect::<Vec<f64>>()
+    };
     Table::new("summary")
         .text(
             "condition",
@@ -350,4 +392,14 @@ pub fn summary_table(groups: &[Group]) -> Table {
         .float("welch_p_top1", t(|g| g.welch_top1, |x| x.p))
         .float("welch_t_top5", t(|g| g.welch_top5, |x| x.t))
         .float("welch_p_top5", t(|g| g.welch_top5, |x| x.p))
+        .float("ci95_low_top1", ci(|g| g.ci_top1, |i| i.low))
+        .float("ci95_high_top1", ci(|g| g.ci_top1, |i| i.high))
+        .float(
+            "delta_knn_top1",
+            groups.iter().map(|g| g.delta_knn).collect(),
+        )
+        .float("welch_t_knn_top1", t(|g| g.welch_knn, |x| x.t))
+        .float("welch_p_knn_top1", t(|g| g.welch_knn, |x| x.p))
+        .float("ci95_low_knn_top1", ci(|g| g.ci_knn, |i| i.low))
+        .float("ci95_high_knn_top1", ci(|g| g.ci_knn, |i| i.high))
 }

@@ -13,26 +13,20 @@ use anyhow::Result;
 use plotters::prelude::*;
 use std::path::Path;
 
-/// Figure 2 / Table A.1 as a figure: top-1 mean ± std per condition (and
-/// axis point), the baseline in orange.
+/// Every condition's accuracy, linear-probe top-1 and kNN top-1 side by
+/// side: a point at the mean with whiskers of ± std over seeds, the
+/// baseline in orange, raw pixels (where the runs probed them) as a dashed
+/// reference line. Points rather than bars, because the axis starts well
+/// above 0 — where, is printed under each panel ("axis from …").
 pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
     let n = groups.len().max(1);
-    let root = canvas(path, (1100, 60 + 34 * n as u32 + 80))?;
-    let lo = groups
-        .iter()
-        .map(|g| g.top1.mean - g.top1.std.max(0.0))
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    let hi = groups
-        .iter()
-        .map(|g| g.top1.mean + g.top1.std.max(0.0))
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if lo.is_finite() {
-        ((lo - 2.0).max(0.0), (hi + 2.0).min(100.0))
-    } else {
-        (0.0, 100.0)
-    };
+    let root = canvas(path, (1300, 90 + 34 * n as u32 + 90))?;
+    let root = root
+        .titled(
+            &format!("{title}: accuracy by condition (point: mean, whiskers: ± std over seeds)"),
+            (SANS, 18),
+        )
+        .map_err(err)?;
     let labels: Vec<String> = groups
         .iter()
         .map(|g| {
@@ -40,49 +34,105 @@ pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
             short(format!("{} {}", g.condition, axes.join(" ")).trim(), 48)
         })
         .collect();
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{title}: linear-probe top-1 (mean ± std over seeds)"),
-            (SANS, 18),
-        )
-        .margin(14)
-        .x_label_area_size(40)
-        .y_label_area_size(330)
-        .build_cartesian_2d(lo..hi, -0.5f64..n as f64 - 0.5)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .x_desc("top-1 accuracy (%)")
-        .y_labels(n)
-        .y_label_formatter(&|v| label_at(&labels, *v))
-        .label_style((SANS, 13))
-        .draw()
-        .map_err(err)?;
-    let baseline_style = |g: &Group| {
-        if g.welch_top1.is_none() {
-            ORANGE
-        } else {
-            BLUE_
-        }
+    let (left, right) = root.split_horizontally(330 + (1300 - 330) / 2);
+    let top1 = Metric {
+        name: "linear-probe top-1",
+        value: |g| g.top1,
+        pixels: |p| p.0,
     };
-    chart
-        .draw_series(groups.iter().enumerate().map(|(i, g)| {
-            Rectangle::new(
-                [(lo, i as f64 - 0.35), (g.top1.mean, i as f64 + 0.35)],
-                baseline_style(g).filled(),
-            )
-        }))
-        .map_err(err)?;
-    error_bars(
-        &mut chart,
-        std_whiskers(groups.iter().map(|g| g.top1)),
-        false,
-        BLACK.stroke_width(2),
-        8,
-    )?;
+    let knn = Metric {
+        name: "weighted kNN top-1",
+        value: |g| g.knn,
+        pixels: |p| p.1,
+    };
+    for (k, (area, m)) in [(&left, top1), (&right, knn)].into_iter().enumerate() {
+        let (metric, value, pixel) = (m.name, m.value, m.pixels);
+        let pixels: Vec<f64> = groups.iter().filter_map(|g| g.pixels.map(pixel)).collect();
+        let pixel_line =
+            (!pixels.is_empty()).then(|| pixels.iter().sum::<f64>() / pixels.len() as f64);
+        let (lo, hi) = range_of(
+            groups
+                .iter()
+                .map(value)
+                .flat_map(|v| {
+                    let s = if v.std.is_finite() { v.std } else { 0.0 };
+                    [v.mean - s, v.mean + s]
+                })
+                .chain(pixel_line),
+        );
+        let (lo, hi) = ((lo.floor()).max(0.0), (hi.ceil()).min(100.0));
+        let mut chart = ChartBuilder::on(area)
+            .margin(14)
+            .x_label_area_size(46)
+            .y_label_area_size(if k == 0 { 320 } else { 10 })
+            .build_cartesian_2d(lo..hi, -0.5f64..n as f64 - 0.5)
+            .map_err(err)?;
+        let empty = |_: &f64| String::new();
+        let named = |v: &f64| label_at(&labels, *v);
+        let mut mesh = chart.configure_mesh();
+        mesh.disable_y_mesh()
+            .x_desc(format!("{metric} (%), axis from {lo:.0} %"))
+            .x_labels(((hi - lo) as usize + 1).min(11))
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_labels(n)
+            .label_style((SANS, 13));
+        if k == 0 {
+            mesh.y_label_formatter(&named);
+        } else {
+            mesh.y_label_formatter(&empty);
+        }
+        mesh.draw().map_err(err)?;
+        if let Some(p) = pixel_line {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    vec![(p, -0.5), (p, n as f64 - 0.5)],
+                    6,
+                    4,
+                    RGBColor(90, 90, 90).stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(format!("raw pixels ({p:.2} %)"))
+                .legend(|(x, y)| {
+                    PathElement::new(
+                        vec![(x, y), (x + 20, y)],
+                        RGBColor(90, 90, 90).stroke_width(2),
+                    )
+                });
+        }
+        error_bars(
+            &mut chart,
+            std_whiskers(groups.iter().map(value)),
+            false,
+            BLACK.stroke_width(2),
+            8,
+        )?;
+        // The baseline (no Welch test against itself) in orange, the rest blue.
+        for (is_baseline, colour, name) in [(true, ORANGE, "baseline"), (false, BLUE_, "condition")]
+        {
+            chart
+                .draw_series(
+                    groups
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, g)| g.welch_top1.is_none() == is_baseline)
+                        .map(|(i, g)| Circle::new((value(g).mean, i as f64), 6, colour.filled())),
+                )
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 13)?;
+    }
     root.present().map_err(err)?;
     Ok(())
+}
+
+/// One accuracy a figure panel shows: its name, a group's value and the
+/// raw pixels' value from a group's `(top-1, kNN)`.
+struct Metric {
+    name: &'static str,
+    value: fn(&Group) -> MeanStd,
+    pixels: fn((f64, f64)) -> f64,
 }
 
 /// `(i, mean − std, mean + std)` for the i-th (mean, std) of categories
@@ -219,25 +269,44 @@ fn band_panel(
     Ok(())
 }
 
-/// Figure 3: change in top-1 against the baseline as a function of temperature.
+/// One point of Figure 3: temperature, Δ top-1 and Welch's 95 % interval
+/// of Δ (none with a single seed).
+#[derive(Clone, Copy)]
+struct DeltaPoint {
+    at: f64,
+    delta: f64,
+    ci: Option<(f64, f64)>,
+}
+
+fn delta_point(g: &Group) -> Option<DeltaPoint> {
+    Some(DeltaPoint {
+        at: temperature_of(g)?,
+        delta: g.delta_top1,
+        ci: g.ci_top1.map(|i| (i.low, i.high)),
+    })
+}
+
+/// Figure 3: change in top-1 against the baseline as a function of
+/// temperature, each point with Welch's 95 % interval of the difference
+/// (which carries the baseline's seed spread as well as the condition's).
 pub fn sweep_temperature(path: &Path, groups: &[Group]) -> Result<()> {
     let root = canvas(path, (900, 520))?;
-    let pts: Vec<(f64, f64, f64)> = groups
+    let pts: Vec<_> = groups
         .iter()
         .filter(|g| g.welch_top1.is_some())
-        .filter_map(|g| Some((temperature_of(g)?, g.delta_top1, g.top1.std)))
+        .filter_map(delta_point)
         .collect();
-    let (x0, x1) = range_of(pts.iter().map(|p| p.0));
-    let (y0, y1) = range_of(
-        pts.iter()
-            .flat_map(|p| [p.1 - p.2.max(0.0), p.1 + p.2.max(0.0), 0.0]),
-    );
+    let (x0, x1) = range_of(pts.iter().map(|p| p.at));
+    let (y0, y1) = range_of(pts.iter().flat_map(|p| {
+        let (lo, hi) = p.ci.unwrap_or((p.delta, p.delta));
+        [lo, hi, 0.0]
+    }));
     // Headroom above the data for the legend, which would otherwise cover
     // the lowest temperature's points.
     let y1 = y1 + (y1 - y0) * 0.35;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Change in top-1 against the baseline, by temperature",
+            "Change in top-1 against the baseline, by temperature (whiskers: Welch 95 % CI of Δ)",
             (SANS, 18),
         )
         .margin(14)
@@ -274,10 +343,14 @@ pub fn sweep_temperature(path: &Path, groups: &[Group]) -> Result<()> {
     for (ci, cond) in conditions.iter().enumerate() {
         let color = PALETTE[ci % PALETTE.len()];
         let shift = (ci as f64 - centre) * dodge;
-        let line: Vec<(f64, f64, f64)> = groups
+        let line: Vec<_> = groups
             .iter()
             .filter(|g| g.condition == *cond)
-            .filter_map(|g| Some((temperature_of(g)? + shift, g.delta_top1, g.top1.std)))
+            .filter_map(delta_point)
+            .map(|p| DeltaPoint {
+                at: p.at + shift,
+                ..p
+            })
             .collect();
         condition_line(&mut chart, cond, line, color)?;
     }
@@ -294,18 +367,18 @@ fn temperature_of(g: &Group) -> Option<f64> {
         .and_then(|a| a.1.parse::<f64>().ok())
 }
 
-/// One condition of Figure 3: its (temperature, Δ top-1, std) points as a
-/// line with error bars and markers, in `color`, labelled for the legend.
+/// One condition of Figure 3: its (temperature, Δ top-1, interval) points
+/// as a line with error bars and markers, in `color`, labelled for the legend.
 fn condition_line(
     chart: &mut Chart2d,
     cond: &str,
-    mut line: Vec<(f64, f64, f64)>,
+    mut line: Vec<DeltaPoint>,
     color: RGBColor,
 ) -> Result<()> {
-    line.sort_by(|a, b| a.0.total_cmp(&b.0));
+    line.sort_by(|a, b| a.at.total_cmp(&b.at));
     chart
         .draw_series(LineSeries::new(
-            line.iter().map(|p| (p.0, p.1)),
+            line.iter().map(|p| (p.at, p.delta)),
             color.stroke_width(2),
         ))
         .map_err(err)?
@@ -314,8 +387,7 @@ fn condition_line(
     error_bars(
         chart,
         line.iter()
-            .filter(|p| p.2.is_finite())
-            .map(|p| (p.0, p.1 - p.2, p.1 + p.2)),
+            .filter_map(|p| p.ci.map(|(lo, hi)| (p.at, lo, hi))),
         true,
         color.stroke_width(1),
         4,
@@ -323,7 +395,7 @@ fn condition_line(
     chart
         .draw_series(
             line.iter()
-                .map(|p| Circle::new((p.0, p.1), 4, color.filled())),
+                .map(|p| Circle::new((p.at, p.delta), 4, color.filled())),
         )
         .map_err(err)?;
     Ok(())

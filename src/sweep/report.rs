@@ -22,6 +22,15 @@ fn pm(v: MeanStd) -> String {
     }
 }
 
+/// `+0.41 [−0.30, +1.12]`: a difference with its Welch interval, or the
+/// difference alone where there is none (the baseline, one seed).
+fn delta_ci(delta: f64, ci: Option<crate::inference::Interval>) -> String {
+    match ci {
+        Some(i) => format!("{delta:+.2} [{:+.2}, {:+.2}]", i.low, i.high),
+        None => format!("{delta:+.2}"),
+    }
+}
+
 /// Writes `reports/<sweep>/` and returns its path.
 pub fn write_report(
     recipe: &Recipe,
@@ -94,25 +103,38 @@ fn index_text(
             "![change in accuracy against the baseline by temperature](temperature.png)\n"
         )?;
     }
-    writeln!(idx, "| condition | axes | top-1 | top-5 | kNN top-1 | Δ top-1 | Welch p (top-1) |\n|---|---|---|---|---|---|---|")?;
+    writeln!(idx, "| condition | axes | top-1 | top-5 | kNN top-1 | Δ top-1 [95 % CI] | Welch p (top-1) | Δ kNN [95 % CI] | Welch p (kNN) |\n|---|---|---|---|---|---|---|---|---|")?;
+    let p_of =
+        |t: Option<crate::stats::TTest>| t.map_or("—".into(), |t| crate::stats::fmt_p(t.p));
     for g in gs {
         writeln!(
             idx,
-            "| {} | {} | {} | {} | {} | {:+.2} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             g.condition,
             axes_text(&g.axes),
             pm(g.top1),
             pm(g.top5),
             pm(g.knn),
-            g.delta_top1,
-            g.welch_top1
-                .map_or("—".into(), |t| crate::stats::fmt_p(t.p))
+            delta_ci(g.delta_top1, g.ci_top1),
+            p_of(g.welch_top1),
+            delta_ci(g.delta_knn, g.ci_knn),
+            p_of(g.welch_knn),
+        )?;
+    }
+    let pixels: Vec<(f64, f64)> = gs.iter().filter_map(|g| g.pixels).collect();
+    if !pixels.is_empty() {
+        let n = pixels.len() as f64;
+        writeln!(
+            idx,
+            "\nRaw pixels, probed alike (the dashed line in the figure): top-1 {:.2} %, kNN top-1 {:.2} %.",
+            pixels.iter().map(|p| p.0).sum::<f64>() / n,
+            pixels.iter().map(|p| p.1).sum::<f64>() / n
         )?;
     }
     writeln!(idx, "\n- `results.csv` — one row per run (condition, filter, refill, temperature, axes, seed, accuracies, epochs, wall seconds).")?;
     writeln!(
         idx,
-        "- `summary.csv` — the table above with Welch t, df and p for top-1 and top-5."
+        "- `summary.csv` — the table above with Welch t, df, p and 95 % intervals of the differences for top-1, top-5 and kNN top-1."
     )?;
     Ok(idx)
 }
