@@ -31,6 +31,7 @@
 
 pub mod analysis;
 pub mod atomic;
+pub mod claims;
 pub mod commands;
 pub mod data;
 pub mod difficulty;

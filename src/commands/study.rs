@@ -13,6 +13,21 @@ use std::path::PathBuf;
 pub enum StudyCommand {
     /// Seeds per condition from the seed variance of finished sweeps (pooled over their cells).
     Power(PowerArgs),
+    /// Write the claims table into reports/README.md from the committed result files.
+    Claims(ClaimsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClaimsArgs {
+    /// The paper's claims, their numbers and sources, and where each scale's runs are.
+    #[arg(long, default_value = "reports/claims.toml")]
+    pub claims: PathBuf,
+    /// The document whose claims section (between its markers) is replaced.
+    #[arg(long, default_value = "reports/README.md")]
+    pub readme: PathBuf,
+    /// Do not write: fail if the committed section differs from the generated one.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -43,7 +58,26 @@ pub fn run(c: StudyCommand) -> Result<()> {
             print!("{}", power_table(&a)?);
             Ok(())
         }
+        StudyCommand::Claims(a) => claims(&a),
     }
+}
+
+/// `study claims`: regenerate the section, then write it or check it.
+fn claims(a: &ClaimsArgs) -> Result<()> {
+    let section = crate::claims::section(&crate::claims::read(&a.claims)?)?;
+    let name = crate::input_file::shown(&a.readme);
+    let current = crate::input_file::read_to_string(&a.readme)?;
+    let wanted = crate::claims::splice(&current, &section, &name)?;
+    if a.check {
+        if wanted != current {
+            bail!("{name}: the claims section differs from what the result files say; run `negstudy study claims`");
+        }
+        println!("{name}: the claims section matches the result files");
+    } else {
+        crate::atomic::write_bytes(&a.readme, crate::atomic::Kind::OwnedFile, wanted.as_bytes())?;
+        println!("{name}: claims section written");
+    }
+    Ok(())
 }
 
 /// The markdown the command prints: the pooled sds and the seeds they imply.

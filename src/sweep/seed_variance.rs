@@ -15,6 +15,9 @@ use std::path::Path;
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunScore {
     pub cell: String,
+    /// The run's condition label and temperature (what a claim selects by).
+    pub condition: String,
+    pub temperature: f64,
     pub top1: f64,
     pub knn_top1: f64,
 }
@@ -48,6 +51,7 @@ fn read_csv(path: &Path) -> Result<Vec<RunScore>> {
         );
     };
     let cell_columns: Vec<usize> = CELL_COLUMNS.iter().filter_map(|c| column(c)).collect();
+    let (condition, temperature) = (column("condition"), column("temperature"));
     let mut runs = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let record = record.with_context(|| format!("{}: row {}", shown(path), i + 2))?;
@@ -69,6 +73,14 @@ fn read_csv(path: &Path) -> Result<Vec<RunScore>> {
             .collect();
         runs.push(RunScore {
             cell: format!("{} {}", shown(path), key.join("|")),
+            condition: condition
+                .and_then(|c| record.get(c))
+                .unwrap_or("")
+                .to_string(),
+            temperature: match temperature {
+                Some(c) => number(c)?,
+                None => f64::NAN,
+            },
             top1: number(top1)?,
             knn_top1: number(knn)?,
         });
@@ -123,6 +135,8 @@ fn read_ledger(dir: &Path) -> Result<Vec<RunScore>> {
                     e.epochs,
                     e.axes
                 ),
+                condition: e.condition.clone(),
+                temperature: e.temperature,
                 // The ledger holds fractions; results.csv and reports, %.
                 top1: e.top1 * 100.0,
                 knn_top1: e.knn_top1 * 100.0,
