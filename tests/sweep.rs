@@ -389,3 +389,70 @@ fn band_panels_sort_conditions_into_figure_2s_panels() {
     // No band condition at all.
     assert!(band_panels(Some("baseline"), &groups[..1], &results[..1]).is_none());
 }
+
+/// Shards of a sweep, run as separate processes (as Slurm array tasks
+/// would), train disjoint runs that together are the whole recipe; the
+/// shard writes no report, `--collect` names what is missing before the
+/// last shard and reports every run after it.
+#[test]
+fn shards_train_disjoint_runs_and_collect_reports_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runs, reports) = (dir.path().join("runs"), dir.path().join("reports"));
+    let ledger_files = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(ledger(&runs).join("tiny"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let seeds = ["--seeds", "0"];
+    let list = sweep(
+        &runs,
+        &reports,
+        &[&seeds[..], &["--shard", "2/3", "--list"]].concat(),
+    );
+    let listed = String::from_utf8_lossy(&list.stdout).lines().count();
+    assert_eq!(
+        listed, 1,
+        "4 runs of seed 0 in 3 shards: the second has run 2 only"
+    );
+    // Shard 1 of 2 by the Slurm array's variables, then --collect.
+    let o = sweep_command(&runs, &reports)
+        .args(seeds)
+        .args(["--shard", "slurm"])
+        .env("SLURM_ARRAY_TASK_ID", "0")
+        .env("SLURM_ARRAY_TASK_MIN", "0")
+        .env("SLURM_ARRAY_TASK_COUNT", "2")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--collect"));
+    let first = ledger_files();
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(!reports.join("tiny").exists(), "a shard writes no report");
+    let o = sweep(&runs, &reports, &[&seeds[..], &["--collect"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        said.contains("2 of 4 runs") && said.contains("not finished yet"),
+        "{said}"
+    );
+    // Shard 2 of 2: the other two runs, none of the first shard's again.
+    let o = sweep(&runs, &reports, &[&seeds[..], &["--shard", "2/2"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let all = ledger_files();
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(first.iter().all(|f| all.contains(f)));
+    let o = sweep(&runs, &reports, &[&seeds[..], &["--collect"]].concat());
+    let said = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        said.contains("4 of 4 runs") && !said.contains("not finished"),
+        "{said}"
+    );
+    let csv = std::fs::read_to_string(reports.join("tiny").join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4);
+}

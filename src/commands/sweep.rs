@@ -1,8 +1,9 @@
 //! `negstudy sweep RECIPE`.
 
 use crate::sweep::recipe::Recipe;
-use crate::sweep::{self, SweepOptions};
-use anyhow::Result;
+use crate::sweep::shard::Shard;
+use crate::sweep::{self, Ended, SweepOptions};
+use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -46,6 +47,14 @@ pub struct SweepArgs {
     /// Print the runs the recipe expands to and exit.
     #[arg(long)]
     pub list: bool,
+    /// Run only shard I of N (I/N, 1-based: every N-th run from the I-th), or
+    /// `slurm` for the task of a Slurm job array; no report (see --collect).
+    #[arg(long, value_name = "I/N|slurm")]
+    pub shard: Option<String>,
+    /// Train nothing: write the report from the runs finished so far (after
+    /// the shards), naming those still missing.
+    #[arg(long, conflicts_with_all = ["shard", "list"])]
+    pub collect: bool,
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
@@ -54,6 +63,21 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if let Some(n) = &a.report_name {
         crate::atomic::check_name(n, "--report-name")?;
         recipe.report_name = n.clone();
+    }
+    let shard = a
+        .shard
+        .as_deref()
+        .map(|s| Shard::parse(s, |k| std::env::var(k).ok()))
+        .transpose()?;
+    if let Some(s) = shard {
+        let mut position = 0;
+        recipe.runs.retain(|_| {
+            position += 1;
+            s.takes(position - 1)
+        });
+        if recipe.runs.is_empty() {
+            bail!("--shard {s}: the recipe has fewer runs than shards, none for this one");
+        }
     }
     if a.list {
         for r in &recipe.runs {
@@ -68,14 +92,38 @@ pub fn run(a: SweepArgs) -> Result<()> {
         jobs: a.jobs,
         quiet: a.quiet,
         max_runs: a.max_runs,
+        report: shard.is_none(),
     };
+    if a.collect {
+        let (dir, missing) = sweep::collect(&recipe, &opts, &a.recipe)?;
+        eprintln!(
+            "sweep '{}': report of {} of {} runs: {}/index.md{}",
+            recipe.name,
+            recipe.runs.len() - missing.len(),
+            recipe.runs.len(),
+            dir.display(),
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!("; not finished yet: {}", missing.join(", "))
+            }
+        );
+        return Ok(());
+    }
     match sweep::run(&recipe, &opts, &a.recipe)? {
-        Some(dir) => eprintln!(
+        Ended::Report(dir) => eprintln!(
             "sweep '{}' complete: {}/index.md",
             recipe.name,
             dir.display()
         ),
-        None => eprintln!(
+        Ended::Finished => eprintln!(
+            "sweep '{}' shard {} finished its {} runs; when every shard has, write the report with `negstudy sweep {} --collect`",
+            recipe.name,
+            shard.map_or(String::new(), |s| s.to_string()),
+            recipe.runs.len(),
+            a.recipe.display()
+        ),
+        Ended::Stopped => eprintln!(
             "sweep '{}' stopped early (--max-runs); rerun to continue",
             recipe.name
         ),

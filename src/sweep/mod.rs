@@ -14,6 +14,7 @@ pub mod recipe;
 pub mod report;
 pub mod run;
 pub mod seed_variance;
+pub mod shard;
 
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
@@ -34,6 +35,20 @@ pub struct SweepOptions {
     pub quiet: bool,
     /// Stop after this many runs have finished in this session (for tests and time-slicing).
     pub max_runs: Option<usize>,
+    /// Train only, no report: a shard's report would show a fraction of the
+    /// runs, and concurrent shards would replace each other's.
+    pub report: bool,
+}
+
+/// How a sweep session ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// Every run finished and the report was written here.
+    Report(PathBuf),
+    /// Every run finished; no report was asked for (a shard).
+    Finished,
+    /// `max_runs` stopped it before every run finished.
+    Stopped,
 }
 
 impl SweepOptions {
@@ -161,9 +176,9 @@ fn progress_bar(recipe: &Recipe, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// Runs the sweep (`jobs` runs at once) and writes `reports/<sweep>/`.
-/// Returns the report folder, or None when `max_runs` stopped it early.
-pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<Option<PathBuf>> {
+/// Runs the sweep (`jobs` runs at once) and, unless told not to, writes
+/// `reports/<sweep>/`.
+pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<Ended> {
     let work = WorkList {
         recipe,
         opts,
@@ -181,15 +196,49 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<O
         }
     });
     let Some(results) = work.into_results()? else {
-        return Ok(None);
+        return Ok(Ended::Stopped);
     };
+    if !opts.report {
+        return Ok(Ended::Finished);
+    }
     report::write_report(
         recipe,
         &results,
         &opts.reports_root.join(&recipe.report_name),
         recipe_path,
     )
-    .map(Some)
+    .map(Ended::Report)
+}
+
+/// The report from the runs finished so far (the ledger or run folders),
+/// training nothing: how the shards of a sweep are brought together.
+/// Returns the report folder and the ids of the runs still missing.
+pub fn collect(
+    recipe: &Recipe,
+    opts: &SweepOptions,
+    recipe_path: &Path,
+) -> Result<(PathBuf, Vec<String>)> {
+    let (mut results, mut missing) = (Vec::new(), Vec::new());
+    for spec in &recipe.runs {
+        match opts.roots().finished(recipe, spec)? {
+            Some(r) => results.push(r),
+            None => missing.push(spec.id.clone()),
+        }
+    }
+    if results.is_empty() {
+        anyhow::bail!(
+            "sweep '{}': no finished runs in {} to collect",
+            recipe.name,
+            opts.results_root.join(&recipe.name).display()
+        );
+    }
+    let dir = report::write_report(
+        recipe,
+        &results,
+        &opts.reports_root.join(&recipe.report_name),
+        recipe_path,
+    )?;
+    Ok((dir, missing))
 }
 
 #[cfg(test)]
