@@ -275,6 +275,32 @@ fn keeping_a_band_trains_like_dropping_its_complement() {
     assert_ne!(keep, all, "dropping 4 of 64 negatives changes the losses");
 }
 
+/// What is bit-identical on one machine and build: the same run twice, and
+/// the same run on one thread and on two (the thread pool splits work, not
+/// the order of any sum). README, "Reproducibility", says what is not.
+#[test]
+fn a_run_is_bit_identical_when_repeated_and_across_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().to_str().unwrap();
+    let train = |name: &str, threads: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_negstudy"))
+            .args([&["train", "--runs", runs, "--name", name], &TINY_TRAIN[..]].concat())
+            .env("RAYON_NUM_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let log = std::fs::read_to_string(dir.path().join(name).join("train_log.csv")).unwrap();
+        // Every column but the throughput.
+        log.lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect::<Vec<_>>()
+    };
+    let one = train("one", "1");
+    assert_eq!(one.len(), 1 + 3 * 8);
+    assert_eq!(one, train("again", "1"), "the same run twice");
+    assert_eq!(one, train("two", "2"), "one thread and two");
+}
+
 #[test]
 fn resumed_run_reproduces_uninterrupted_losses_then_evaluates_and_embeds() {
     let dir = tempfile::tempdir().unwrap();
