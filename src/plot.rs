@@ -154,7 +154,7 @@ pub fn hard_vs_easy(
     let labels = [hard_label.to_string(), "easy (the rest)".to_string()];
     bars.configure_mesh()
         .disable_x_mesh()
-        .y_desc(ylabel)
+        .y_desc(format!("{ylabel} (mean ± SEM over queries)"))
         .x_labels(2)
         .x_label_formatter(&|v| label_at(&labels, *v))
         .label_style((SANS, 14))
@@ -224,11 +224,25 @@ pub fn anticorrelated(
         .label_style((SANS, 13))
         .draw()
         .map_err(err)?;
-    hist.draw_series(histogram.iter().map(|&(lo, hi, c)| {
-        let color = if lo < threshold { ORANGE } else { BLUE_ };
-        Rectangle::new([(lo, 0.0), (hi, c as f64)], color.filled())
-    }))
-    .map_err(err)?;
+    for (anti, color, label) in [
+        (
+            true,
+            ORANGE,
+            format!("anti-correlated (q · n < {threshold})"),
+        ),
+        (false, BLUE_, "the rest".to_string()),
+    ] {
+        hist.draw_series(
+            histogram
+                .iter()
+                .filter(|h| (h.0 < threshold) == anti)
+                .map(|&(lo, hi, c)| Rectangle::new([(lo, 0.0), (hi, c as f64)], color.filled())),
+        )
+        .map_err(err)?
+        .label(label)
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+    }
+    legend(&mut hist, SeriesLabelPosition::UpperLeft, 12)?;
     let finite = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
         pts.iter().copied().filter(|p| p.1.is_finite()).collect()
     };
@@ -460,11 +474,13 @@ pub(crate) fn label_at(labels: &[String], v: f64) -> String {
 }
 
 /// Training curves from `train_log.csv`: loss, and the negatives' telemetry
-/// (queue dot products at per-query percentiles; same-class rates).
+/// (queue dot products at per-query percentiles; each difficulty band's
+/// same-class share and softmax mass — logs written before the bands were
+/// recorded show the hardest 5 % against the rest instead).
 pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result<()> {
     let series = |name: &str| log.series("step", name);
-    let root = canvas(path, (1300, 440))?;
-    let panels = root.split_evenly((1, 3));
+    let root = canvas(path, (1300, 820))?;
+    let panels = root.split_evenly((2, 2));
     let panel = |area: &DrawingArea<BitMapBackend<'_>, Shift>,
                  caption: &str,
                  ylabel: &str,
@@ -484,6 +500,9 @@ pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result
         c.configure_mesh()
             .x_desc("step")
             .y_desc(ylabel)
+            // Few enough step ticks that their labels never touch.
+            .x_labels(6)
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .label_style((SANS, 13))
             .draw()
             .map_err(err)?;
@@ -508,15 +527,56 @@ pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result
         "q · n",
         &[("p50", "50th"), ("p95", "95th"), ("p999", "99.9th")],
     )?;
-    panel(
-        &panels[2],
-        "same-class rate of negatives",
-        "rate",
-        &[
-            ("hard_same_class", "hardest 5 %"),
-            ("easy_same_class", "the rest"),
-        ],
-    )?;
+    let bands: Vec<String> = crate::train::moco::TELEMETRY_BANDS
+        .iter()
+        .map(|&b| crate::train::moco::band_name(b))
+        .collect();
+    let columns = |prefix: &str| -> Vec<(String, String)> {
+        bands
+            .iter()
+            .map(|b| (format!("{prefix}{b}"), format!("{b} %")))
+            .filter(|(c, _)| !series(c).is_empty())
+            .collect()
+    };
+    fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+        v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+    }
+    let same = columns("same_class_");
+    if same.is_empty() {
+        panel(
+            &panels[2],
+            "same-class rate of negatives",
+            "rate",
+            &[
+                ("hard_same_class", "hardest 5 %"),
+                ("easy_same_class", "the rest"),
+            ],
+        )?;
+    } else {
+        panel(
+            &panels[2],
+            "same-class share of each difficulty band",
+            "share",
+            &as_refs(&same),
+        )?;
+    }
+    let mass = columns("mass_");
+    if mass.is_empty() {
+        panels[3]
+            .draw(&Text::new(
+                "softmax mass per band: not in this log (written before it was recorded)",
+                (30, 200),
+                (SANS, 15),
+            ))
+            .map_err(err)?;
+    } else {
+        panel(
+            &panels[3],
+            "each band's share of the negatives' softmax mass",
+            "share of Σ e^(s/T)",
+            &as_refs(&mass),
+        )?;
+    }
     root.present().map_err(err)?;
     Ok(())
 }
