@@ -242,7 +242,7 @@ pub fn anticorrelated(
         .label(label)
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
     }
-    legend(&mut hist, SeriesLabelPosition::UpperLeft, 12)?;
+    legend(&mut hist, SeriesLabelPosition::UpperRight, 12)?;
     let finite = |pts: &[(f64, f64)]| -> Vec<(f64, f64)> {
         pts.iter().copied().filter(|p| p.1.is_finite()).collect()
     };

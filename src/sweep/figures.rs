@@ -48,8 +48,15 @@ pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
     for (k, (area, m)) in [(&left, top1), (&right, knn)].into_iter().enumerate() {
         let (metric, value, pixel) = (m.name, m.value, m.pixels);
         let pixels: Vec<f64> = groups.iter().filter_map(|g| g.pixels.map(pixel)).collect();
-        let pixel_line =
-            (!pixels.is_empty()).then(|| pixels.iter().sum::<f64>() / pixels.len() as f64);
+        // One reference line when every row was probed on the same data;
+        // rows on different data (a pilot across protocols) get their own.
+        let (p_lo, p_hi) = pixels
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let shared = !pixels.is_empty() && p_hi - p_lo < 1e-9;
+        let pixel_line = shared.then_some(p_lo);
         let (lo, hi) = range_of(
             groups
                 .iter()
@@ -58,7 +65,7 @@ pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
                     let s = if v.std.is_finite() { v.std } else { 0.0 };
                     [v.mean - s, v.mean + s]
                 })
-                .chain(pixel_line),
+                .chain(pixels.iter().copied()),
         );
         let (lo, hi) = ((lo.floor()).max(0.0), (hi.ceil()).min(100.0));
         let mut chart = ChartBuilder::on(area)
@@ -82,22 +89,33 @@ pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
             mesh.y_label_formatter(&empty);
         }
         mesh.draw().map_err(err)?;
+        let grey = RGBColor(90, 90, 90);
+        let key = move |(x, y): (i32, i32)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(2))
+        };
         if let Some(p) = pixel_line {
             chart
                 .draw_series(DashedLineSeries::new(
                     vec![(p, -0.5), (p, n as f64 - 0.5)],
                     6,
                     4,
-                    RGBColor(90, 90, 90).stroke_width(2),
+                    grey.stroke_width(2),
                 ))
                 .map_err(err)?
                 .label(format!("raw pixels ({p:.2} %)"))
-                .legend(|(x, y)| {
-                    PathElement::new(
-                        vec![(x, y), (x + 20, y)],
-                        RGBColor(90, 90, 90).stroke_width(2),
-                    )
-                });
+                .legend(key);
+        } else if !pixels.is_empty() {
+            chart
+                .draw_series(groups.iter().enumerate().filter_map(|(i, g)| {
+                    let p = pixel(g.pixels?);
+                    Some(PathElement::new(
+                        vec![(p, i as f64 - 0.4), (p, i as f64 + 0.4)],
+                        grey.stroke_width(3),
+                    ))
+                }))
+                .map_err(err)?
+                .label("raw pixels (each row's data)")
+                .legend(key);
         }
         error_bars(
             &mut chart,
