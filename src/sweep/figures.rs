@@ -20,7 +20,8 @@ use std::path::Path;
 /// above 0 — where, is printed under each panel ("axis from …").
 pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
     let n = groups.len().max(1);
-    let root = canvas(path, (1300, 90 + 34 * n as u32 + 90))?;
+    // Two empty rows above the conditions hold the legend.
+    let root = canvas(path, (1300, 90 + 34 * (n as u32 + 2) + 90))?;
     let root = root
         .titled(
             &format!("{title}: accuracy by condition (point: mean, whiskers: ± std over seeds)"),
@@ -72,7 +73,7 @@ pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
             .margin(14)
             .x_label_area_size(46)
             .y_label_area_size(if k == 0 { 320 } else { 10 })
-            .build_cartesian_2d(lo..hi, -0.5f64..n as f64 - 0.5)
+            .build_cartesian_2d(lo..hi, -0.5f64..n as f64 + 1.5)
             .map_err(err)?;
         let empty = |_: &f64| String::new();
         let named = |v: &f64| label_at(&labels, *v);
@@ -81,7 +82,7 @@ pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
             .x_desc(format!("{metric} (%), axis from {lo:.0} %"))
             .x_labels(((hi - lo) as usize + 1).min(11))
             .x_label_formatter(&|v| format!("{v:.0}"))
-            .y_labels(n)
+            .y_labels(n + 2)
             .label_style((SANS, 13));
         if k == 0 {
             mesh.y_label_formatter(&named);
@@ -124,22 +125,25 @@ pub fn sweep_bars(path: &Path, title: &str, groups: &[Group]) -> Result<()> {
             BLACK.stroke_width(2),
             8,
         )?;
-        // The baseline (no Welch test against itself) in orange, the rest blue.
-        for (is_baseline, colour, name) in [(true, ORANGE, "baseline"), (false, BLUE_, "condition")]
-        {
+        // The baseline (no Welch test against itself, where others have
+        // one) in orange, the rest blue; a sweep without a baseline is all blue.
+        let has_baseline = groups.iter().any(|g| g.welch_top1.is_some());
+        let is_base = |g: &Group| has_baseline && g.welch_top1.is_none();
+        let kinds = [(true, ORANGE, "baseline"), (false, BLUE_, "condition")];
+        for (is_baseline, colour, name) in kinds.into_iter().filter(|k| has_baseline || !k.0) {
             chart
                 .draw_series(
                     groups
                         .iter()
                         .enumerate()
-                        .filter(|(_, g)| g.welch_top1.is_none() == is_baseline)
+                        .filter(|(_, g)| is_base(g) == is_baseline)
                         .map(|(i, g)| Circle::new((value(g).mean, i as f64), 6, colour.filled())),
                 )
                 .map_err(err)?
                 .label(name)
                 .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
         }
-        legend(&mut chart, SeriesLabelPosition::LowerRight, 13)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
     }
     root.present().map_err(err)?;
     Ok(())
