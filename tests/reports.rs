@@ -159,6 +159,21 @@ fn trained_demo_writes_the_whole_study() {
     let eval: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert!(eval["baselines"]["raw_pixels"]["top1"].as_f64().is_some());
+    // Both say what made them: the build's commit, the CPU, its SIMD paths, threads.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    for (name, v) in [("eval.json", &eval), ("manifest.json", &manifest)] {
+        let p = &v["provenance"];
+        assert!(
+            p["commit"].as_str().is_some_and(|c| !c.is_empty()),
+            "{name}: {p}"
+        );
+        assert!(
+            p["cpu"].as_str().is_some() && p["simd"].as_str().is_some(),
+            "{name}: {p}"
+        );
+        assert!(p["threads"].as_u64().is_some_and(|t| t >= 1), "{name}: {p}");
+    }
     // A second run reuses the finished training run instead of retraining.
     negstudy(&demo);
     let log = std::fs::read_to_string(runs.join("demo/train_log.csv")).unwrap();

@@ -158,6 +158,7 @@ pub fn analyze(a: &AnalyzeRequest) -> Result<Analyzed> {
         .collect::<Result<_>>()?;
     let manifest = json!({
         "negstudy_version": crate::VERSION,
+        "provenance": crate::provenance::Provenance::current(),
         "command": format!("analyze {}", a.which.name()),
         "inputs": inputs,
         "queries": {"count": input.queries.z.rows(), "rows": if input.queries.rows.len() <= 5000 { json!(input.queries.rows) } else { json!("more than 5000; not listed") }},

@@ -94,6 +94,9 @@ pub struct EvalReport {
     pub probe: ProbeConfig,
     pub knn: KnnConfig,
     pub negstudy_version: String,
+    /// What made it (absent in reports written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 impl EvalReport {
@@ -244,5 +247,6 @@ pub fn evaluate(req: &EvalRequest) -> Result<EvalReport> {
         probe: req.probe.clone(),
         knn: KNN,
         negstudy_version: crate::VERSION.into(),
+        provenance: Some(crate::provenance::Provenance::current()),
     })
 }

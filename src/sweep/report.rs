@@ -151,6 +151,7 @@ fn index_text(
 fn manifest(recipe: &Recipe, recipe_path: &Path) -> Result<serde_json::Value> {
     Ok(json!({
         "negstudy_version": crate::VERSION,
+        "provenance": crate::provenance::Provenance::current(),
         "command": format!(
             "sweep {} --scale {}{}",
             recipe_path.display(),
