@@ -177,3 +177,36 @@ fn dump_info_and_convert() {
     ]);
     assert!(err.contains("unknown dump format"), "{err}");
 }
+
+/// Every flag of every command says what it does in `--help` (clap's
+/// own `--help`/`--version` aside): a flag without help is a flag nobody
+/// can use without reading the source.
+#[test]
+fn every_flag_has_help() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if matches!(id, "help" | "version") || arg.is_positional() {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path} --{}", arg.get_long().unwrap_or(id)));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(
+        &negstudy::commands::Cli::command(),
+        "negstudy",
+        &mut missing,
+    );
+    assert!(
+        missing.is_empty(),
+        "flags without help:\n{}",
+        missing.join("\n")
+    );
+}

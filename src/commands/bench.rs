@@ -34,10 +34,13 @@ pub struct KernelsBench {
 /// `bench train`'s settings.
 #[derive(Debug, Args)]
 pub struct TrainBench {
+    /// Backbone.
     #[arg(long, value_enum, default_value = "resnet-narrow")]
     arch: crate::model::Arch,
+    /// Images per step.
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
+    /// K, negatives in the queue.
     #[arg(long, default_value_t = 4096)]
     queue_size: usize,
     /// Timed steps (after the warm-up steps).
@@ -52,6 +55,7 @@ pub struct TrainBench {
     /// Filter whose selection cost is measured (empty: throughput only).
     #[arg(long, default_value = "band(99.9,100) & same_class")]
     drop: String,
+    /// cpu, or cuda when built with --features cuda.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Alternating runs of each configuration (the best of each is reported).
@@ -65,10 +69,13 @@ pub struct TrainBench {
 /// `bench analyze`'s settings.
 #[derive(Debug, Args)]
 pub struct AnalyzeBench {
+    /// Query rows of the synthetic dump.
     #[arg(long, default_value_t = 2000)]
     n_queries: usize,
+    /// Negative rows of the synthetic dump.
     #[arg(long, default_value_t = 2000)]
     n_negatives: usize,
+    /// Embedding dimension d.
     #[arg(long, default_value_t = 128)]
     dim: usize,
     /// Timed repetitions (the best is reported).

@@ -20,13 +20,16 @@ pub enum DumpCommand {
         /// Output dump (.safetensors, .npz or .parquet).
         #[arg(long)]
         out: PathBuf,
+        /// Rows (embeddings) to generate.
         #[arg(long, default_value_t = 4000)]
         rows: usize,
+        /// Embedding dimension d.
         #[arg(long, default_value_t = 128)]
         dim: usize,
         /// Noise norm relative to a unit class centroid.
         #[arg(long, default_value_t = 1.0)]
         noise: f64,
+        /// Seeds the centroids, labels and noise.
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },

@@ -30,6 +30,7 @@ pub struct SweepArgs {
     /// Stop after this many runs finish in this session (rerun to continue).
     #[arg(long)]
     pub max_runs: Option<usize>,
+    /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
     /// Only these conditions (labels, comma-separated); the baseline is always kept.

@@ -28,6 +28,7 @@ pub struct TrainArgs {
     /// Pretraining epochs (the cosine schedule spans them all).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Images per step (each gives a query and a key view).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// K, the number of negatives in the queue.
@@ -45,8 +46,10 @@ pub struct TrainArgs {
     /// Base learning rate (SGD, momentum 0.9).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// SGD weight decay (L2 on the query encoder's weights).
     #[arg(long)]
     pub weight_decay: Option<f64>,
+    /// Epochs of linear learning-rate warm-up before the cosine schedule.
     #[arg(long)]
     pub warmup_epochs: Option<usize>,
     /// Keep only these negatives, e.g. 'band(95,100)'.
@@ -55,10 +58,14 @@ pub struct TrainArgs {
     /// Drop these negatives, e.g. 'band(99.9,100) & same_class'.
     #[arg(long)]
     pub drop: Option<String>,
+    /// Shuffle-BN: the key batch is split into this many groups, each
+    /// normalised on its own, in a shuffled order (MoCo's stand-in for per-GPU BatchNorm).
     #[arg(long)]
     pub shuffle_bn_splits: Option<usize>,
+    /// Steps between rows of train_log.csv (loss and the negatives' telemetry).
     #[arg(long)]
     pub log_every: Option<usize>,
+    /// Seeds augmentations, epoch order, shuffle-BN, the initial queue and the weights.
     #[arg(long)]
     pub seed: Option<u64>,
     /// cpu (burn Flex) or cuda (built with --features cuda).
@@ -245,6 +252,7 @@ pub struct EmbedArgs {
     /// query (the trained encoder) or momentum (the key encoder).
     #[arg(long, value_enum, default_value = "query")]
     pub encoder: EncoderRole,
+    /// The embedding dump to write (z, h, label, index, classes, wnids).
     #[arg(long, value_name = "FILE.safetensors")]
     pub out: PathBuf,
     /// No progress bar.
