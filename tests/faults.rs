@@ -313,3 +313,50 @@ fn a_closed_stdout_ends_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
 }
+
+/// A writer killed after swapping a checkpoint in but before removing its
+/// journal leaves the journal; older checkpoints are never written again,
+/// and a finished run writes none, so the trainer cleans up after dead
+/// writers of every checkpoint name up to its own when it resumes and when
+/// it checkpoints (what `kill_9_during_training…` once caught under load).
+#[test]
+fn journals_left_by_killed_checkpoint_writers_are_cleaned_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().to_str().unwrap();
+    let args = [
+        &["train", "--runs", runs, "--name", "r"][..],
+        &TINY_TRAIN[..],
+    ]
+    .concat();
+    negstudy(&[&args[..], &["--stop-after", "2"]].concat());
+    let run = dir.path().join("r");
+    // Beyond any pid_max: a process that cannot be alive.
+    let dead = 4_194_305 + 18;
+    let plant = |epoch: usize| {
+        let name = format!("checkpoint-{epoch:04}");
+        let journal = run.join(format!(".{name}.negstudy-{dead}-ab12"));
+        std::fs::write(
+            &journal,
+            format!(r#"{{"negstudy_write":"{name}","pid":{dead},"token":"ab12"}}"#),
+        )
+        .unwrap();
+        journal
+    };
+    let older = plant(1);
+    let latest = plant(2);
+    negstudy(&[&args[..], &["--resume"]].concat());
+    assert!(
+        !older.exists() && !latest.exists(),
+        "{:?}",
+        hidden_entries(&run)
+    );
+    // The run is finished: resuming it trains nothing and still cleans up.
+    let last = plant(3);
+    negstudy(&[&args[..], &["--resume"]].concat());
+    assert!(!last.exists(), "{:?}", hidden_entries(&run));
+    assert!(
+        hidden_entries(&run).is_empty(),
+        "{:?}",
+        hidden_entries(&run)
+    );
+}

@@ -82,6 +82,19 @@ fn all_checkpoints(run_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     Ok(found)
 }
 
+/// Cleans up after writers of checkpoints 1..=`epoch` that were killed: a
+/// process killed between swapping a checkpoint in and removing that
+/// write's journal leaves the journal behind, and a checkpoint older than
+/// the newest is never written again, so nothing else would remove it.
+/// Only dead writers' journals and the temporaries they name are touched
+/// (`atomic::recover`).
+pub fn recover_up_to(run_dir: &Path, epoch: usize) -> Result<()> {
+    for e in 1..=epoch {
+        crate::atomic::recover(&run_dir.join(format!("{PREFIX}{e:04}")))?;
+    }
+    Ok(())
+}
+
 /// The newest complete checkpoint folder in `run_dir`, if any.
 pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
     Ok(all_checkpoints(run_dir)?
@@ -238,6 +251,7 @@ pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
         Ok(())
     })?;
     log::write(run_dir, state.epoch - 1, rows)?;
+    recover_up_to(run_dir, state.epoch - 1)?;
     // Every older checkpoint goes, including one a kill left behind between
     // writing the next and removing it.
     for (epoch, p) in all_checkpoints(run_dir)? {

@@ -217,6 +217,9 @@ fn open_state(
     match checkpoint::latest(run_dir)? {
         Some(dir) if resume => {
             let ck = Checkpoint::load(&dir, model, device)?;
+            // A finished run writes no checkpoint again: clean up here after
+            // writers killed at the end of a swap.
+            checkpoint::recover_up_to(run_dir, ck.epoch)?;
             if ck.config != *config {
                 bail!(
                     "{}: the checkpoint was trained with a different configuration; resume with the same recipe and overrides (saved: {})",
