@@ -273,6 +273,25 @@ fn journal_at(entry: &Path, path: &Path) -> Option<(Journal, WriteNames)> {
     (journal == expected).then(|| (journal, WriteNames::of(path, pid, token)))
 }
 
+/// Whether `entry` is `.NAME.negstudy-PID-TOKEN` for `path`, an empty
+/// regular file, and PID is not alive.
+fn is_empty_journal_of_dead_writer(entry: &Path, path: &Path) -> bool {
+    let Some(rest) = file_name(entry)
+        .strip_prefix(&format!(".{}.{JOURNAL_TAG}-", file_name(path)))
+        .map(str::to_string)
+    else {
+        return false;
+    };
+    let Some(pid) = rest
+        .split_once('-')
+        .and_then(|(pid, token)| (!token.is_empty()).then_some(pid))
+        .and_then(|pid| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    std::fs::symlink_metadata(entry).is_ok_and(|m| m.is_file() && m.len() == 0) && !alive(pid)
+}
+
 /// Finishes or undoes interrupted writes to `path` by dead processes, as
 /// their journals describe them: when `path` is missing and a write's
 /// `old` exists (killed mid-swap), its complete temporary is renamed in if
@@ -297,6 +316,18 @@ pub fn recover(path: &Path) -> Result<()> {
         .filter(|(j, _)| !alive(j.pid))
         .map(|(_, names)| names)
         .collect();
+    // A writer killed between creating its journal and writing it (the
+    // journal is written before anything else, so nothing else of that
+    // write exists) leaves an empty file under the journal's exact name:
+    // removed when its process is dead — it holds nothing.
+    if let Ok(entries) = std::fs::read_dir(parent) {
+        for e in entries.flatten() {
+            if is_empty_journal_of_dead_writer(&e.path(), path) {
+                remove_any(&e.path())
+                    .with_context(|| format!("removing empty journal {}", e.path().display()))?;
+            }
+        }
+    }
     for names in stale {
         let missing = std::fs::symlink_metadata(path).is_err();
         if missing && std::fs::symlink_metadata(&names.old).is_ok() {
@@ -504,6 +535,27 @@ mod tests {
         recover(&out).unwrap();
         assert!(!w.tmp.exists());
         assert!(live.tmp.exists());
+    }
+
+    /// A journal created but not yet written when its writer was killed is
+    /// an empty file: removed for a dead writer, kept for a live one, and a
+    /// non-empty file under that name that is not a journal is kept.
+    #[test]
+    fn an_empty_journal_of_a_dead_writer_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("checkpoint-0002");
+        let dead = 4_194_305 + 18;
+        let empty_dead = WriteNames::of(&out, dead, "ee");
+        std::fs::write(&empty_dead.journal, "").unwrap();
+        let me = std::process::id();
+        let empty_live = WriteNames::of(&out, me, "ff");
+        std::fs::write(&empty_live.journal, "").unwrap();
+        let not_ours = WriteNames::of(&out, dead, "gg");
+        std::fs::write(&not_ours.journal, "someone's notes").unwrap();
+        recover(&out).unwrap();
+        assert!(!empty_dead.journal.exists());
+        assert!(empty_live.journal.exists());
+        assert!(not_ours.journal.exists());
     }
 
     #[test]
