@@ -310,22 +310,19 @@ pub fn recover(path: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return Ok(());
     };
-    let stale: Vec<WriteNames> = entries
-        .flatten()
-        .filter_map(|e| journal_at(&e.path(), path))
-        .filter(|(j, _)| !alive(j.pid))
-        .map(|(_, names)| names)
-        .collect();
-    // A writer killed between creating its journal and writing it (the
-    // journal is written before anything else, so nothing else of that
-    // write exists) leaves an empty file under the journal's exact name:
-    // removed when its process is dead — it holds nothing.
-    if let Ok(entries) = std::fs::read_dir(parent) {
-        for e in entries.flatten() {
-            if is_empty_journal_of_dead_writer(&e.path(), path) {
-                remove_any(&e.path())
-                    .with_context(|| format!("removing empty journal {}", e.path().display()))?;
+    let mut stale: Vec<WriteNames> = Vec::new();
+    for entry in entries.flatten().map(|e| e.path()) {
+        if let Some((j, names)) = journal_at(&entry, path) {
+            if !alive(j.pid) {
+                stale.push(names);
             }
+        } else if is_empty_journal_of_dead_writer(&entry, path) {
+            // A writer killed between creating its journal and writing it
+            // (the journal comes before anything else of that write)
+            // leaves an empty file under the journal's exact name: it
+            // holds nothing, so it goes.
+            remove_any(&entry)
+                .with_context(|| format!("removing empty journal {}", entry.display()))?;
         }
     }
     for names in stale {

@@ -201,13 +201,22 @@ pub fn run(recipe: &Recipe, opts: &SweepOptions, recipe_path: &Path) -> Result<E
     if !opts.report {
         return Ok(Ended::Finished);
     }
+    write_report(recipe, opts, &results, recipe_path).map(Ended::Report)
+}
+
+/// `REPORTS/<report name>/` from `results`.
+fn write_report(
+    recipe: &Recipe,
+    opts: &SweepOptions,
+    results: &[RunResult],
+    recipe_path: &Path,
+) -> Result<PathBuf> {
     report::write_report(
         recipe,
-        &results,
+        results,
         &opts.reports_root.join(&recipe.report_name),
         recipe_path,
     )
-    .map(Ended::Report)
 }
 
 /// The report from the runs finished so far (the ledger or run folders),
@@ -232,13 +241,7 @@ pub fn collect(
             opts.results_root.join(&recipe.name).display()
         );
     }
-    let dir = report::write_report(
-        recipe,
-        &results,
-        &opts.reports_root.join(&recipe.report_name),
-        recipe_path,
-    )?;
-    Ok((dir, missing))
+    Ok((write_report(recipe, opts, &results, recipe_path)?, missing))
 }
 
 #[cfg(test)]

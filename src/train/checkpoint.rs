@@ -82,15 +82,30 @@ fn all_checkpoints(run_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     Ok(found)
 }
 
-/// Cleans up after writers of checkpoints 1..=`epoch` that were killed: a
+/// Cleans up after killed writers of any checkpoint in `run_dir`: a
 /// process killed between swapping a checkpoint in and removing that
 /// write's journal leaves the journal behind, and a checkpoint older than
-/// the newest is never written again, so nothing else would remove it.
-/// Only dead writers' journals and the temporaries they name are touched
-/// (`atomic::recover`).
-pub fn recover_up_to(run_dir: &Path, epoch: usize) -> Result<()> {
-    for e in 1..=epoch {
-        crate::atomic::recover(&run_dir.join(format!("{PREFIX}{e:04}")))?;
+/// the newest (or the last of a finished run) is never written again, so
+/// nothing else would. One scan of the folder finds the checkpoint names
+/// journals exist for; only dead writers' journals and the temporaries
+/// they name are touched (`atomic::recover`).
+pub fn recover_interrupted(run_dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(run_dir) else {
+        return Ok(());
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            // `.checkpoint-NNNN.<tag>-…`: the target is between the dots.
+            let target = name.strip_prefix('.')?.split('.').next()?.to_string();
+            target.starts_with(PREFIX).then_some(target)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        crate::atomic::recover(&run_dir.join(name))?;
     }
     Ok(())
 }
@@ -251,7 +266,7 @@ pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
         Ok(())
     })?;
     log::write(run_dir, state.epoch - 1, rows)?;
-    recover_up_to(run_dir, state.epoch - 1)?;
+    recover_interrupted(run_dir)?;
     // Every older checkpoint goes, including one a kill left behind between
     // writing the next and removing it.
     for (epoch, p) in all_checkpoints(run_dir)? {

@@ -203,6 +203,9 @@ pub const TELEMETRY_BANDS: [(f64, f64); 5] = [
     (99.9, 100.0),
 ];
 
+/// The "hard" band of `hard_same_class` / `easy_same_class`.
+const HARD_BAND: (f64, f64) = (95.0, 100.0);
+
 /// A telemetry band's name in log columns, e.g. `90-95`, `99.9-100`.
 pub fn band_name((lo, hi): (f64, f64)) -> String {
     format!("{lo}-{hi}")
@@ -297,14 +300,22 @@ pub fn telemetry(
         (inside / row_total.clone()).mean().into_scalar::<f32>() as f64
     };
     let mut bands = [BandShare::default(); TELEMETRY_BANDS.len()];
+    let mut hard = None;
     for (share, &edges) in bands.iter_mut().zip(&TELEMETRY_BANDS) {
         let mask = band_mask(edges)?;
         *share = BandShare {
             same_class: rate(mask.clone()),
-            softmax_mass: mass(mask),
+            softmax_mass: mass(mask.clone()),
         };
+        if edges == HARD_BAND {
+            hard = Some(mask);
+        }
     }
-    let hard = band_mask((95.0, 100.0))?;
+    // The hardest 5 % is one of the telemetry bands: its mask is reused.
+    let hard = match hard {
+        Some(mask) => mask,
+        None => band_mask(HARD_BAND)?,
+    };
     Ok(Telemetry {
         p50: pct(50.0)?,
         p95: pct(95.0)?,

@@ -219,7 +219,7 @@ fn open_state(
             let ck = Checkpoint::load(&dir, model, device)?;
             // A finished run writes no checkpoint again: clean up here after
             // writers killed at the end of a swap.
-            checkpoint::recover_up_to(run_dir, ck.epoch)?;
+            checkpoint::recover_interrupted(run_dir)?;
             if ck.config != *config {
                 bail!(
                     "{}: the checkpoint was trained with a different configuration; resume with the same recipe and overrides (saved: {})",
