@@ -146,6 +146,13 @@ fn trained_demo_writes_the_whole_study() {
     ] {
         assert!(index.contains(needle), "index.md lacks {needle}");
     }
+    // The page is rendered after the demo's own section went on top.
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        page.contains("<td>MoCo v2 (query encoder)</td>")
+            && page.contains("data:image/png;base64,"),
+        "index.html lacks the demo's section"
+    );
     for f in [
         "training.png",
         "eval.json",

@@ -245,7 +245,8 @@ fn print_results(config: &TrainConfig, eval: &EvalReport, findings: &Findings) -
     Ok(())
 }
 
-/// Adds the training curves, eval.json and a section on top of index.md.
+/// Adds the training curves, eval.json and a section on top of index.md
+/// (and so of index.html).
 fn add_training_section(
     bundle: &Path,
     run_dir: &Path,
@@ -288,5 +289,5 @@ fn add_training_section(
         .split_once('\n')
         .map_or(index.as_str(), |(_, rest)| rest);
     std::fs::write(bundle.join("index.md"), section + body)?;
-    Ok(())
+    crate::report::html::rewrite(bundle)
 }

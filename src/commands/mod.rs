@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod dump;
 pub mod hierarchy;
+mod report;
 mod study;
 mod sweep;
 pub mod train;
@@ -49,6 +50,8 @@ pub enum Command {
     /// A pre-registered study: seeds from measured seed variance (power).
     #[command(subcommand)]
     Study(study::StudyCommand),
+    /// Write index.html (one self-contained page) beside index.md in existing report bundles.
+    Report(report::ReportArgs),
 }
 
 /// Runs one parsed command.
@@ -70,6 +73,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Study(c) => study::run(c),
+        Command::Report(a) => report::run(a),
         Command::Analyze(a) => {
             let analyzed = analyze::run(a)?;
             print!("{}", crate::report::json_text(&analyzed.summary)?);

@@ -105,6 +105,6 @@ pub fn write(
     }
     b.json("summary.json", summary)?;
     b.json("manifest.json", &info.manifest)?;
-    b.text("index.md", &idx)?;
+    b.index(&idx)?;
     b.finish()
 }

@@ -1,9 +1,10 @@
 //! Report bundles (docs/DESIGN.md §6): a folder of tidy CSVs, PNG figures,
-//! `summary.json`, `index.md` and `manifest.json`, written to a temporary
+//! `summary.json`, `index.md` (and its rendering `index.html`) and `manifest.json`, written to a temporary
 //! sibling folder and renamed into place only when complete, so an
 //! interrupted run leaves nothing half-written.
 
 pub mod analysis_report;
+pub mod html;
 
 use crate::table::{Table, Values};
 use anyhow::{Context, Result};
@@ -55,6 +56,14 @@ impl Bundle {
 
     pub fn text(&self, name: &str, text: &str) -> Result<()> {
         std::fs::write(self.path(name), text).with_context(|| format!("writing {name}"))
+    }
+
+    /// Writes `index.md` and its HTML rendering `index.html` ([`html`]);
+    /// call it last, when the figures and `manifest.json` it shows exist.
+    pub fn index(&self, markdown: &str) -> Result<()> {
+        self.text("index.md", markdown)?;
+        let page = html::render(self.dir(), markdown)?;
+        self.text(html::FILE, &page)
     }
 
     /// Renames the finished bundle into place and returns its path.

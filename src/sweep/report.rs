@@ -58,11 +58,14 @@ pub fn write_report(
         figures::sweep_bands(&b.path("bands.png"), &recipe.name, p)?;
     }
     let has_temperature = has_temperature && recipe.baseline.is_some();
-    b.text(
-        "index.md",
-        &index_text(recipe, results, &gs, panels.is_some(), has_temperature)?,
-    )?;
     b.json("manifest.json", &manifest(recipe, recipe_path)?)?;
+    b.index(&index_text(
+        recipe,
+        results,
+        &gs,
+        panels.is_some(),
+        has_temperature,
+    )?)?;
     b.finish()
 }
 
