@@ -180,7 +180,7 @@ fn bundled_asset_is_what_hierarchy_build_writes() {
     let asset = std::fs::read(repo("assets/hierarchy/imagenet1k_fmnist.xml")).unwrap();
     assert!(
         out == asset,
-        "assets/hierarchy/imagenet1k_fmnist.xml is stale: rebuild it (README)"
+        "assets/hierarchy/imagenet1k_fmnist.xml is stale: rebuild it (docs/hierarchy.md)"
     );
 }
 

@@ -277,7 +277,7 @@ fn keeping_a_band_trains_like_dropping_its_complement() {
 
 /// What is bit-identical on one machine and build: the same run twice, and
 /// the same run on one thread and on two (the thread pool splits work, not
-/// the order of any sum). README, "Reproducibility", says what is not.
+/// the order of any sum). docs/reproducibility.md says what is not.
 #[test]
 fn a_run_is_bit_identical_when_repeated_and_across_thread_counts() {
     let dir = tempfile::tempdir().unwrap();

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 const QUICK_RECIPE: &str = include_str!("../../analyses/quick-cpu.toml");
 
 /// The demo trains 15 of the quick recipe's 25 epochs so the whole job stays
-/// under 10 minutes on 2 cores (the probe still beats raw pixels; see README).
+/// under 10 minutes on 2 cores (the probe still beats raw pixels; see docs/sweeps.md).
 const DEMO_EPOCHS: usize = 15;
 
 #[derive(Debug, Args)]

@@ -202,7 +202,7 @@ pub fn linear_eval(a: EvalArgs) -> Result<EvalReport> {
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
     /// Run folder (its last checkpoint), checkpoint folder, or a PyTorch
-    /// (.pth, .pth.tar, .pt, .ckpt) or safetensors weights file (see README
+    /// (.pth, .pth.tar, .pt, .ckpt) or safetensors weights file (see docs/pytorch.md,
     /// "Analysing a PyTorch model").
     #[arg(long, value_name = "PATH")]
     pub checkpoint: PathBuf,
@@ -315,7 +315,7 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "query")]
     pub encoder: EncoderRole,
     /// Output weights under torchvision's names: FILE.safetensors, or
-    /// FILE.pth (also .pt, .pth.tar) in torch.save's zip format (see README
+    /// FILE.pth (also .pt, .pth.tar) in torch.save's zip format (see docs/pytorch.md,
     /// "Taking an encoder to PyTorch").
     #[arg(long, value_name = "FILE.safetensors|FILE.pth")]
     pub out: PathBuf,

@@ -18,7 +18,7 @@
 //!
 //! Tested by reading files back with burn-store's PyTorch reader (an
 //! independent implementation of the reading side) and, by hand, with
-//! PyTorch (README "Taking an encoder to PyTorch").
+//! PyTorch (docs/pytorch.md, "Taking an encoder to PyTorch").
 
 use super::torchvision::{batchnorms, NamedTensor};
 use anyhow::{bail, Context, Result};
