@@ -31,7 +31,7 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Linear probe (top-1/top-5) and weighted kNN of a checkpoint's frozen features.
     LinearEval(train::EvalArgs),
-    /// Write an embedding dump (z, h, label, index) from a checkpoint.
+    /// Write an embedding dump (z, h, label, index) of a dataset or image folder, from a run, a checkpoint or a PyTorch / safetensors weights file.
     Embed(train::EmbedArgs),
     /// Run a recipe's grid of train → linear-eval runs and write the paper's tables and plots.
     Sweep(sweep::SweepArgs),
@@ -42,7 +42,7 @@ pub enum Command {
     /// Build WordNet/ImageNet hierarchies and query depths and LCAs.
     #[command(subcommand)]
     Hierarchy(hierarchy::HierarchyCommand),
-    /// Write a trained encoder's weights for PyTorch (torchvision names, .safetensors).
+    /// Write a trained encoder's weights for PyTorch under torchvision's names (.safetensors or torch.save .pth).
     Export(train::ExportArgs),
     /// Benchmarks, printed as ratios against a baseline run alongside.
     #[command(subcommand)]

@@ -1,76 +1,24 @@
 //! `negstudy train`, `linear-eval` and `embed`.
 
-use crate::model::Arch;
 use crate::pipeline::embed::{EmbedRequest, FolderOptions, Split};
 use crate::pipeline::evaluate::{evaluate, EvalReport, EvalRequest};
 use crate::train::checkpoint::EncoderRole;
-use crate::train::config::TrainConfig;
+use crate::train::config::{TrainConfig, TrainOverrides};
 use crate::train::eval::ProbeConfig;
 use crate::train::trainer;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
-/// `negstudy train`: every field of the recipe can be overridden here.
+/// `negstudy train`: a recipe, the flags that override its fields (one
+/// definition each, `train::config`), and what this invocation does.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Recipe file (TOML; its [train] table), e.g. analyses/quick-cpu.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Run name (output in <runs>/<name>/).
-    #[arg(long)]
-    pub name: Option<String>,
-    #[arg(long, help = format!("Dataset: {}", crate::data::dataset::SPECS))]
-    pub data: Option<String>,
-    /// Backbone.
-    #[arg(long, value_enum)]
-    pub arch: Option<Arch>,
-    /// Pretraining epochs (the cosine schedule spans them all).
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Images per step (each gives a query and a key view).
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// K, the number of negatives in the queue.
-    #[arg(long)]
-    pub queue_size: Option<usize>,
-    /// E extra keys to refill dropped negatives (queue of K + E).
-    #[arg(long)]
-    pub refill: Option<usize>,
-    /// Softmax temperature T.
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// Key-encoder momentum m.
-    #[arg(long)]
-    pub momentum: Option<f64>,
-    /// Base learning rate (SGD, momentum 0.9).
-    #[arg(long)]
-    pub lr: Option<f64>,
-    /// SGD weight decay (L2 on the query encoder's weights).
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
-    /// Epochs of linear learning-rate warm-up before the cosine schedule.
-    #[arg(long)]
-    pub warmup_epochs: Option<usize>,
-    /// Keep only these negatives, e.g. 'band(95,100)'.
-    #[arg(long, conflicts_with = "drop")]
-    pub keep: Option<String>,
-    /// Drop these negatives, e.g. 'band(99.9,100) & same_class'.
-    #[arg(long)]
-    pub drop: Option<String>,
-    /// Shuffle-BN: the key batch is split into this many groups, each
-    /// normalised on its own, in a shuffled order (MoCo's stand-in for per-GPU BatchNorm).
-    #[arg(long)]
-    pub shuffle_bn_splits: Option<usize>,
-    /// Steps between rows of train_log.csv (loss and the negatives' telemetry).
-    #[arg(long)]
-    pub log_every: Option<usize>,
-    /// Seeds augmentations, epoch order, shuffle-BN, the initial queue and the weights.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// cpu (burn Flex) or cuda (built with --features cuda).
-    #[arg(long)]
-    pub device: Option<String>,
+    #[command(flatten)]
+    pub overrides: TrainOverrides,
     /// Folder holding run folders.
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
@@ -80,9 +28,6 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// Pretrain on only the first N training images.
-    #[arg(long)]
-    pub train_limit: Option<usize>,
     /// Stop after this many completed epochs (resume later with --resume).
     #[arg(long, value_name = "EPOCHS")]
     pub stop_after: Option<usize>,
@@ -95,38 +40,7 @@ impl TrainArgs {
             Some(p) => TrainConfig::from_file(p)?,
             None => TrainConfig::default(),
         };
-        macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(v) = &self.$f { c.$f = v.clone(); } )* };
-        }
-        set!(
-            name,
-            data,
-            arch,
-            epochs,
-            batch_size,
-            queue_size,
-            refill,
-            temperature,
-            momentum,
-            lr,
-            weight_decay,
-            warmup_epochs,
-            shuffle_bn_splits,
-            log_every,
-            seed,
-            device
-        );
-        if self.train_limit.is_some() {
-            c.train_limit = self.train_limit;
-        }
-        if let Some(k) = &self.keep {
-            c.keep = Some(k.clone());
-            c.drop = None;
-        }
-        if let Some(d) = &self.drop {
-            c.drop = Some(d.clone());
-            c.keep = None;
-        }
+        self.overrides.apply(&mut c);
         c.validate()?;
         Ok(c)
     }

@@ -10,53 +10,62 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Everything a run needs. Defaults: MoCo v2 at small scale (docs/DESIGN.md §7).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Run name: output goes to `runs/<name>/`.
-    pub name: String,
+crate::train_options! {
+    /// Run name (output in <runs>/<name>/).
+    name: String = "run".into(), flag;
     /// Dataset spec (see `negstudy train --help`).
-    pub data: String,
+    #[arg(help = format!("Dataset: {}", crate::data::dataset::SPECS))]
+    data: String = "bundled:fashion-mnist-test".into(), flag;
     /// Pretrain on only the first N training images (tests, smoke runs).
-    pub train_limit: Option<usize>,
-    pub arch: Arch,
-    pub embed_dim: usize,
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// K: negatives in the queue.
-    pub queue_size: usize,
-    /// E: extra older keys used to refill dropped negatives (0 = no refill).
-    pub refill: usize,
+    train_limit: Option<usize> = None, flag Some(usize);
+    /// Backbone.
+    #[arg(value_enum)]
+    arch: Arch = Arch::ResnetNarrow, flag;
+    /// Dimension of the MLP head's output (the contrastive space).
+    embed_dim: usize = 128;
+    /// Pretraining epochs (the cosine schedule spans them all).
+    epochs: usize = 10, flag;
+    /// Images per step (each gives a query and a key view).
+    batch_size: usize = 256, flag;
+    /// K, the number of negatives in the queue.
+    queue_size: usize = 4096, flag;
+    /// E extra older keys that refill dropped negatives (queue of K + E; 0 = no refill).
+    refill: usize = 0, flag;
     /// Softmax temperature T.
-    pub temperature: f64,
+    temperature: f64 = 0.2, flag;
     /// Key-encoder momentum m.
-    pub momentum: f64,
-    pub lr: f64,
-    pub weight_decay: f64,
-    /// SGD momentum (PyTorch convention, dampening 0).
-    pub sgd_momentum: f64,
-    /// Linear warm-up epochs before the cosine schedule.
-    pub warmup_epochs: usize,
-    /// Keep only these negatives (expression, e.g. `band(95,100)`).
-    pub keep: Option<String>,
-    /// Drop these negatives (expression, e.g. `band(99.9,100) & same_class`).
-    pub drop: Option<String>,
-    /// The key batch is shuffled and encoded in this many sub-batches, each
-    /// with its own BatchNorm statistics (MoCo's shuffle-BN on one device).
-    pub shuffle_bn_splits: usize,
-    /// Write a train_log.csv row every this many steps.
-    pub log_every: usize,
-    /// Compute negative telemetry (percentile dots, same-class rates) for log rows.
-    pub telemetry: bool,
-    pub seed: u64,
-    /// `cpu` (burn's Flex backend) or `cuda` (with the `cuda` feature).
-    pub device: String,
-    pub augment: AugmentConfig,
+    momentum: f64 = 0.99, flag;
+    /// Base learning rate (SGD; cosine schedule over the epochs).
+    lr: f64 = 0.06, flag;
+    /// SGD weight decay (L2 on the query encoder's weights).
+    weight_decay: f64 = 5e-4, flag;
+    /// SGD momentum (PyTorch's convention: dampening 0).
+    sgd_momentum: f64 = 0.9;
+    /// Epochs of linear learning-rate warm-up before the cosine schedule.
+    warmup_epochs: usize = 0, flag;
+    /// Keep only these negatives, e.g. 'band(95,100)' (replaces a recipe's drop).
+    #[arg(conflicts_with = "drop")]
+    keep: Option<String> = None, flag Some(String) clears drop;
+    /// Drop these negatives, e.g. 'band(99.9,100) & same_class' (replaces a recipe's keep).
+    drop: Option<String> = None, flag Some(String) clears keep;
+    /// Shuffle-BN: the key batch is split into this many groups, each
+    /// normalised on its own, in a shuffled order (MoCo's stand-in for per-GPU BatchNorm).
+    shuffle_bn_splits: usize = 4, flag;
+    /// Steps between rows of train_log.csv (loss and the negatives' telemetry).
+    log_every: usize = 10, flag;
+    /// Compute the negatives' telemetry (percentile dots, same-class rates,
+    /// softmax mass per band) for the log rows.
+    telemetry: bool = true;
+    /// Seeds augmentations, epoch order, shuffle-BN, the initial queue and the weights.
+    seed: u64 = 0, flag;
+    /// cpu (burn Flex) or cuda (built with --features cuda).
+    device: String = "cpu".into(), flag;
+    /// The two views' augmentations (MoCo v2's, with per-field ranges).
+    augment: AugmentConfig = AugmentConfig::default();
     /// The contrastive loss. Written to a config only when it is not the
     /// default, so configs from before it existed read and write unchanged.
     #[serde(skip_serializing_if = "Loss::is_default")]
-    pub loss: Loss,
+    loss: Loss = Loss::default();
 }
 
 /// The contrastive loss over a step's logits `[q·k⁺, q·queue] / T`.
@@ -74,37 +83,6 @@ pub enum Loss {
 impl Loss {
     fn is_default(&self) -> bool {
         *self == Loss::default()
-    }
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            name: "run".into(),
-            data: "bundled:fashion-mnist-test".into(),
-            train_limit: None,
-            arch: Arch::ResnetNarrow,
-            embed_dim: 128,
-            epochs: 10,
-            batch_size: 256,
-            queue_size: 4096,
-            refill: 0,
-            temperature: 0.2,
-            momentum: 0.99,
-            lr: 0.06,
-            weight_decay: 5e-4,
-            sgd_momentum: 0.9,
-            warmup_epochs: 0,
-            keep: None,
-            drop: None,
-            shuffle_bn_splits: 4,
-            log_every: 10,
-            telemetry: true,
-            seed: 0,
-            device: "cpu".into(),
-            augment: AugmentConfig::default(),
-            loss: Loss::default(),
-        }
     }
 }
 
@@ -301,7 +279,7 @@ fn real_in(field: &str, v: f64, ok: bool, range: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Loss, TrainConfig};
+    use super::{Loss, TrainConfig, TrainOverrides};
     use crate::difficulty::Filter;
     use std::path::Path;
 
@@ -331,5 +309,44 @@ mod tests {
         let err = both.filter().unwrap_err().to_string();
         assert!(err.contains("either keep or drop"), "{err}");
         assert_eq!(TrainConfig::default().filter().unwrap(), Filter::None);
+    }
+
+    /// A flag replaces exactly its field; no flag leaves the recipe as it
+    /// is; `--keep` unsets a recipe's `drop` and the reverse.
+    #[test]
+    fn overrides_replace_only_the_fields_given() {
+        let recipe = TrainConfig {
+            epochs: 25,
+            drop: Some("same_class".into()),
+            ..TrainConfig::default()
+        };
+        let mut c = recipe.clone();
+        TrainOverrides::default().apply(&mut c);
+        assert_eq!(c, recipe);
+
+        let o = TrainOverrides {
+            epochs: Some(3),
+            train_limit: Some(256),
+            keep: Some("band(95,100)".into()),
+            ..TrainOverrides::default()
+        };
+        let mut c = recipe.clone();
+        o.apply(&mut c);
+        let expected = TrainConfig {
+            epochs: 3,
+            train_limit: Some(256),
+            keep: Some("band(95,100)".into()),
+            drop: None,
+            ..recipe.clone()
+        };
+        assert_eq!(c, expected);
+
+        let mut c = expected;
+        TrainOverrides {
+            drop: Some("band(99.9,100)".into()),
+            ..TrainOverrides::default()
+        }
+        .apply(&mut c);
+        assert_eq!((c.keep, c.drop.as_deref()), (None, Some("band(99.9,100)")));
     }
 }

@@ -7,6 +7,7 @@ pub mod eval;
 pub mod key_thread;
 pub mod log;
 pub mod moco;
+pub mod options;
 pub mod run_lock;
 pub mod select;
 pub mod state;
