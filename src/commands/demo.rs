@@ -157,7 +157,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let findings = findings.context("the analyses wrote no summary")?;
     print_results(&config, &eval, &findings)?;
     println!(
-        "Report: {}/index.md  ({:.1} s)",
+        "Report: {}/index.html  ({:.1} s)",
         a.out.display(),
         started.elapsed().as_secs_f64()
     );
@@ -178,7 +178,7 @@ fn run_pixels(a: &DemoArgs, started: std::time::Instant) -> Result<()> {
     );
     headline(&analyzed.findings);
     println!(
-        "Report: {}/index.md  ({:.1} s)",
+        "Report: {}/index.html  ({:.1} s)",
         analyzed.bundle.display(),
         started.elapsed().as_secs_f64()
     );

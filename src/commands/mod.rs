@@ -78,7 +78,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let analyzed = analyze::run(a)?;
             print!("{}", crate::report::json_text(&analyzed.summary)?);
             eprintln!(
-                "report written to {}/ (start with index.md)",
+                "report written to {}/ (open index.html in a browser; index.md is the same in Markdown)",
                 analyzed.bundle.display()
             );
             Ok(())

@@ -98,7 +98,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     if a.collect {
         let (dir, missing) = sweep::collect(&recipe, &opts, &a.recipe)?;
         eprintln!(
-            "sweep '{}': report of {} of {} runs: {}/index.md{}",
+            "sweep '{}': report of {} of {} runs: {}/index.html{}",
             recipe.name,
             recipe.runs.len() - missing.len(),
             recipe.runs.len(),
@@ -113,7 +113,7 @@ pub fn run(a: SweepArgs) -> Result<()> {
     }
     match sweep::run(&recipe, &opts, &a.recipe)? {
         Ended::Report(dir) => eprintln!(
-            "sweep '{}' complete: {}/index.md",
+            "sweep '{}' complete: {}/index.html",
             recipe.name,
             dir.display()
         ),

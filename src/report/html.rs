@@ -282,9 +282,9 @@ mod tests {
             r#"{"provenance":{"commit":"abc"},"rows":[1,2,3,4,5,6,7,8,9]}"#,
         )
         .unwrap();
-        let md = "# T <x>\n\n![fig](f.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
+        let md = "# T & co\n\n![fig](f.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
         let page = render(dir.path(), md).unwrap();
-        assert!(page.contains("<title>T &lt;x&gt;</title>"), "{page}");
+        assert!(page.contains("<title>T &amp; co</title>"), "{page}");
         let b64 = base64::engine::general_purpose::STANDARD.encode(b"\x89PNG fake");
         assert!(page.contains(&format!(
             "<a href=\"f.png\"><img src=\"data:image/png;base64,{b64}\""
