@@ -10,12 +10,19 @@ fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
 
-/// The committed bundles: folders of reports/ with a manifest.json.
+/// The committed bundles: folders of reports/ whose manifest.json git
+/// tracks (a sweep in progress writes untracked interim bundles there).
 fn committed_bundles() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(repo("reports"))
+    let out = Command::new("git")
+        .args(["ls-files", "reports/*/manifest.json"])
+        .current_dir(repo(""))
+        .output()
+        .expect("git ls-files");
+    assert!(out.status.success(), "git ls-files failed");
+    let mut v: Vec<PathBuf> = String::from_utf8(out.stdout)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("manifest.json").is_file())
+        .lines()
+        .map(|l| repo(l).parent().unwrap().to_path_buf())
         .collect();
     v.sort();
     v
