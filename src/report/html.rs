@@ -249,8 +249,8 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// Readable on a phone (the body is the screen's width, tables scroll,
-/// figures shrink) and on a laptop (a measure of ~70 characters).
+/// Readable on a phone (the body is the screen's width, figures shrink,
+/// table cells keep a number on one line and the table scrolls sideways) and on a laptop (a measure of ~70 characters).
 const STYLE: &str = "\
 body{margin:0;font:16px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1b1b1b;background:#fff}\
 main{max-width:62rem;margin:0 auto;padding:1rem}\
@@ -264,7 +264,7 @@ thead th{background:#f2f2f2}\
 code{font-size:.9em;background:#f4f4f4;padding:0 .2em;border-radius:3px}\
 blockquote{margin:1rem 0;padding:.25rem 1rem;border-left:4px solid #c8a400;background:#fffbe6}\
 details{margin:2rem 0}summary{cursor:pointer;font-weight:600}\
-@media (max-width:600px){main{padding:.6rem}body{font-size:15px}th,td{padding:.2rem .35rem}}\
+@media (max-width:600px){main{padding:.6rem}body{font-size:15px}th,td{padding:.2rem .35rem;white-space:nowrap}}\
 @media (prefers-color-scheme:dark){body{background:#121212;color:#e6e6e6}thead th{background:#262626}\
 code{background:#262626}th,td{border-color:#444}blockquote{background:#2a2500}img{background:#fff}a{color:#8ab4f8}}";
 
