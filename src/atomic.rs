@@ -250,46 +250,69 @@ fn remove_any(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The parts of a journal's name `.NAME.negstudy-PID-TOKEN`: the output's
+/// NAME, the writer's pid and its token (not empty). The one parser of the
+/// name [`WriteNames::of`] writes.
+fn journal_name(entry: &Path) -> Option<(String, u32, String)> {
+    let entry_name = file_name(entry);
+    let (target, rest) = entry_name
+        .strip_prefix('.')?
+        .rsplit_once(&format!(".{JOURNAL_TAG}-"))?;
+    let (pid, token) = rest.split_once('-')?;
+    if target.is_empty() || token.is_empty() {
+        return None;
+    }
+    Some((target.to_string(), pid.parse().ok()?, token.to_string()))
+}
+
 /// The journal at `entry` if it is one of ours for `path` (a regular file
 /// of at most 4 KiB whose JSON names this output, its pid and token), with
 /// its write's names.
 fn journal_at(entry: &Path, path: &Path) -> Option<(Journal, WriteNames)> {
     let name = file_name(path);
-    let rest = file_name(entry)
-        .strip_prefix(&format!(".{name}.{JOURNAL_TAG}-"))?
-        .to_string();
-    let (pid, token) = rest.split_once('-')?;
-    let pid: u32 = pid.parse().ok()?;
+    let (target, pid, token) = journal_name(entry).filter(|(t, ..)| *t == name)?;
     let meta = std::fs::symlink_metadata(entry).ok()?;
     if !meta.is_file() || meta.len() > 4096 {
         return None;
     }
     let journal: Journal = serde_json::from_slice(&std::fs::read(entry).ok()?).ok()?;
+    let names = WriteNames::of(path, pid, &token);
     let expected = Journal {
-        negstudy_write: name,
+        negstudy_write: target,
         pid,
-        token: token.to_string(),
+        token,
     };
-    (journal == expected).then(|| (journal, WriteNames::of(path, pid, token)))
+    (journal == expected).then_some((journal, names))
 }
 
-/// Whether `entry` is `.NAME.negstudy-PID-TOKEN` for `path`, an empty
-/// regular file, and PID is not alive.
+/// Whether `entry` is a journal name for `path`, an empty regular file,
+/// and its writer is not alive.
 fn is_empty_journal_of_dead_writer(entry: &Path, path: &Path) -> bool {
-    let Some(rest) = file_name(entry)
-        .strip_prefix(&format!(".{}.{JOURNAL_TAG}-", file_name(path)))
-        .map(str::to_string)
-    else {
-        return false;
+    journal_name(entry).is_some_and(|(target, pid, _)| {
+        target == file_name(path)
+            && std::fs::symlink_metadata(entry).is_ok_and(|m| m.is_file() && m.len() == 0)
+            && !alive(pid)
+    })
+}
+
+/// [`recover`] for every output in `dir` that a journal names and `wanted`
+/// accepts (by its file name) — one scan of the folder to find them, for
+/// outputs that are never written again and so never recovered on write
+/// (older checkpoints of a run).
+pub fn recover_in(dir: &Path, wanted: impl Fn(&str) -> bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
     };
-    let Some(pid) = rest
-        .split_once('-')
-        .and_then(|(pid, token)| (!token.is_empty()).then_some(pid))
-        .and_then(|pid| pid.parse::<u32>().ok())
-    else {
-        return false;
-    };
-    std::fs::symlink_metadata(entry).is_ok_and(|m| m.is_file() && m.len() == 0) && !alive(pid)
+    let targets: std::collections::BTreeSet<String> = entries
+        .flatten()
+        .filter_map(|e| journal_name(&e.path()))
+        .map(|(target, ..)| target)
+        .filter(|t| wanted(t))
+        .collect();
+    for target in targets {
+        recover(&dir.join(target))?;
+    }
+    Ok(())
 }
 
 /// Finishes or undoes interrupted writes to `path` by dead processes, as

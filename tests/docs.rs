@@ -6,11 +6,10 @@
 
 use clap::Parser;
 use pulldown_cmark::{Event, Options, Parser as Markdown, Tag, TagEnd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
+mod common;
+use common::{repo, tracked_files};
 
 /// README, the guide and the other Markdown files people read.
 fn documents() -> Vec<PathBuf> {
@@ -120,21 +119,10 @@ fn every_link_reaches_a_file_and_heading_of_the_repository() {
 #[test]
 fn nothing_points_outside_the_repository() {
     let outside = concat!("..", "/shared");
-    let out = std::process::Command::new("git")
-        .args(["ls-files", "-z"])
-        .current_dir(repo(""))
-        .output()
-        .expect("git ls-files");
-    assert!(out.status.success(), "git ls-files failed");
-    let mut hits = Vec::new();
-    for name in out.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name).to_string();
-        if let Ok(text) = std::fs::read_to_string(repo(&name)) {
-            if text.contains(outside) {
-                hits.push(name);
-            }
-        }
-    }
+    let hits: Vec<String> = tracked_files(".")
+        .into_iter()
+        .filter(|name| std::fs::read_to_string(repo(name)).is_ok_and(|text| text.contains(outside)))
+        .collect();
     assert!(hits.is_empty(), "files referring to {outside}: {hits:?}");
 }
 

@@ -6,11 +6,10 @@
 //! installs (`apt-get install wordnet-base`); they fail, not skip, without it.
 
 use negstudy::hierarchy::{read_wnid_list, write_structure_xml, ClassLcaTable, Hierarchy};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
+mod common;
+use common::repo;
 
 fn wordnet() -> Hierarchy {
     let dir = Path::new("/usr/share/wordnet");

@@ -3,25 +3,17 @@
 //! with no network, every figure decodes (natural width > 0) and every
 //! table has the rows its Markdown has.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
+mod common;
+use common::{repo, tracked_files};
 
 /// The committed bundles: folders of reports/ whose manifest.json git
 /// tracks (a sweep in progress writes untracked interim bundles there).
 fn committed_bundles() -> Vec<PathBuf> {
-    let out = Command::new("git")
-        .args(["ls-files", "reports/*/manifest.json"])
-        .current_dir(repo(""))
-        .output()
-        .expect("git ls-files");
-    assert!(out.status.success(), "git ls-files failed");
-    let mut v: Vec<PathBuf> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
+    let mut v: Vec<PathBuf> = tracked_files("reports/*/manifest.json")
+        .iter()
         .map(|l| repo(l).parent().unwrap().to_path_buf())
         .collect();
     v.sort();

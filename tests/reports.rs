@@ -2,14 +2,10 @@
 //! make today. Values are compared to 1e-3 relative: a different CPU's GEMM
 //! kernel (FMA or not) can move a near-tied pair across a bin edge.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod common;
-use common::negstudy;
-
-fn repo(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
-}
+use common::{negstudy, repo};
 
 fn assert_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
     use serde_json::Value::*;

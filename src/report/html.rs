@@ -76,7 +76,7 @@ pub fn render(dir: &Path, markdown: &str) -> Result<String> {
                 id,
             }) => {
                 events.push(Event::InlineHtml(
-                    format!("<a href=\"{}\">", escape(&dest_url)).into(),
+                    format!("<a href=\"{}\">", href(&dest_url)).into(),
                 ));
                 events.push(Event::Start(Tag::Image {
                     link_type,
@@ -160,7 +160,7 @@ fn files_section(dir: &Path) -> Result<String> {
     }
     let mut s = String::from("<h2>Data files</h2>\n<ul class=\"files\">\n");
     for n in &names {
-        writeln!(s, "<li><a href=\"{0}\">{0}</a></li>", escape(n))?;
+        writeln!(s, "<li><a href=\"{}\">{}</a></li>", href(n), escape(n))?;
     }
     s.push_str("</ul>\n");
     Ok(s)
@@ -233,19 +233,20 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-/// Escapes text for HTML element content and double-quoted attributes.
+/// Text for HTML element content and double-quoted attributes, escaped
+/// as pulldown-cmark escapes the page's own text.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    // Writing into a String cannot fail.
+    let _ = pulldown_cmark_escape::escape_html(&mut out, s);
+    out
+}
+
+/// A relative link for an `href`, escaped as pulldown-cmark escapes the
+/// page's own links.
+fn href(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let _ = pulldown_cmark_escape::escape_href(&mut out, s);
     out
 }
 

@@ -127,3 +127,31 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    /// A ledger's JSON is read back into the same numbers it was written
+    /// from: a sweep collected from the ledger alone must equal the one
+    /// collected as it trained (serde_json's default float parser is off by
+    /// one ulp for some 17-digit inputs: it read a run's wall seconds
+    /// 3.8107783570000002 back as 3.810778357).
+    fn round_trips(x: f64) -> bool {
+        let text = super::json_text(&x).unwrap();
+        serde_json::from_str::<f64>(&text).unwrap().to_bits() == x.to_bits()
+    }
+
+    #[test]
+    fn json_floats_seen_to_drift_round_trip() {
+        assert!(round_trips(3.810_778_357_000_000_2));
+        assert!(round_trips(3.770_599_832_000_000_3));
+    }
+
+    proptest! {
+        #[test]
+        fn every_finite_json_float_round_trips(x in any::<f64>().prop_filter("finite", |x| x.is_finite())) {
+            prop_assert!(round_trips(x));
+        }
+    }
+}

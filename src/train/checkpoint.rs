@@ -86,28 +86,10 @@ fn all_checkpoints(run_dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
 /// process killed between swapping a checkpoint in and removing that
 /// write's journal leaves the journal behind, and a checkpoint older than
 /// the newest (or the last of a finished run) is never written again, so
-/// nothing else would. One scan of the folder finds the checkpoint names
-/// journals exist for; only dead writers' journals and the temporaries
-/// they name are touched (`atomic::recover`).
+/// nothing else would. Only dead writers' journals and the temporaries
+/// they name are touched (`atomic::recover_in`).
 pub fn recover_interrupted(run_dir: &Path) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(run_dir) else {
-        return Ok(());
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_string();
-            // `.checkpoint-NNNN.<tag>-…`: the target is between the dots.
-            let target = name.strip_prefix('.')?.split('.').next()?.to_string();
-            target.starts_with(PREFIX).then_some(target)
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        crate::atomic::recover(&run_dir.join(name))?;
-    }
-    Ok(())
+    crate::atomic::recover_in(run_dir, |name| name.starts_with(PREFIX))
 }
 
 /// The newest complete checkpoint folder in `run_dir`, if any.

@@ -203,8 +203,13 @@ pub const TELEMETRY_BANDS: [(f64, f64); 5] = [
     (99.9, 100.0),
 ];
 
-/// The "hard" band of `hard_same_class` / `easy_same_class`.
-const HARD_BAND: (f64, f64) = (95.0, 100.0);
+/// Where the "hard" band of `hard_same_class` / `easy_same_class`, the
+/// hardest 5 %, sits in [`TELEMETRY_BANDS`].
+const HARD_BAND: usize = 3;
+const _: () = assert!(
+    TELEMETRY_BANDS[HARD_BAND].0 == 95.0 && TELEMETRY_BANDS[HARD_BAND].1 == 100.0,
+    "HARD_BAND must index the hardest 5 %"
+);
 
 /// A telemetry band's name in log columns, e.g. `90-95`, `99.9-100`.
 pub fn band_name((lo, hi): (f64, f64)) -> String {
@@ -299,29 +304,24 @@ pub fn telemetry(
         let inside = weights.clone().mask_fill(mask.bool_not(), 0.0).sum_dim(1);
         (inside / row_total.clone()).mean().into_scalar::<f32>() as f64
     };
+    let masks = TELEMETRY_BANDS
+        .iter()
+        .map(|&edges| band_mask(edges))
+        .collect::<Result<Vec<_>>>()?;
     let mut bands = [BandShare::default(); TELEMETRY_BANDS.len()];
-    let mut hard = None;
-    for (share, &edges) in bands.iter_mut().zip(&TELEMETRY_BANDS) {
-        let mask = band_mask(edges)?;
+    for (share, mask) in bands.iter_mut().zip(&masks) {
         *share = BandShare {
             same_class: rate(mask.clone()),
             softmax_mass: mass(mask.clone()),
         };
-        if edges == HARD_BAND {
-            hard = Some(mask);
-        }
     }
-    // The hardest 5 % is one of the telemetry bands: its mask is reused.
-    let hard = match hard {
-        Some(mask) => mask,
-        None => band_mask(HARD_BAND)?,
-    };
     Ok(Telemetry {
         p50: pct(50.0)?,
         p95: pct(95.0)?,
         p999: pct(99.9)?,
-        hard_same_class: rate(hard.clone()),
-        easy_same_class: rate(hard.bool_not()),
+        // The hardest 5 % is one of the telemetry bands: its rate and mask are reused.
+        hard_same_class: bands[HARD_BAND].same_class,
+        easy_same_class: rate(masks[HARD_BAND].clone().bool_not()),
         used_per_query: l.used.clone().int().sum().into_scalar::<i64>() as f64 / n as f64,
         bands,
     })

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs the `negstudy` binary, fails the test with its stderr unless it
@@ -73,4 +74,27 @@ pub fn train_two_steps(dir: &std::path::Path, name: &str) {
         ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A path in the repository.
+#[allow(dead_code)]
+pub fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+/// The files git tracks that match `pathspec` (e.g. `reports/*/manifest.json`,
+/// or `.` for all), relative to the repository.
+#[allow(dead_code)]
+pub fn tracked_files(pathspec: &str) -> Vec<String> {
+    let out = Command::new("git")
+        .args(["ls-files", "-z", "--", pathspec])
+        .current_dir(repo(""))
+        .output()
+        .expect("git ls-files");
+    assert!(out.status.success(), "git ls-files failed");
+    out.stdout
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect()
 }
