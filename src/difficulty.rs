@@ -385,6 +385,46 @@ impl NegativeSet {
         (0..m).all(|k| self.contains_rank(k, m, false) && self.contains_rank(k, m, true))
     }
 
+    /// The set a fraction `f` of the way from `self` to `to`: every band's
+    /// edges moved linearly (to 1e-6 percent), everything else kept. The
+    /// two must have the same shape — the same tree, bands in the same
+    /// places — which is what a schedule of band edges means; `f` = 0
+    /// gives `self` exactly.
+    pub fn towards(&self, to: &NegativeSet, f: f64) -> Result<NegativeSet, String> {
+        use NegativeSet as S;
+        let pair = |a: &NegativeSet, b: &NegativeSet| a.towards(b, f).map(Box::new);
+        Ok(match (self, to) {
+            _ if f == 0.0 && self.same_shape(to) => self.clone(),
+            (S::All, S::All) => S::All,
+            (S::SameClass, S::SameClass) => S::SameClass,
+            (S::Band(a), S::Band(b)) => {
+                let at = |x: f64, y: f64| x + f * (y - x);
+                S::Band(Band::new(at(a.lo(), b.lo()), at(a.hi(), b.hi()))?)
+            }
+            (S::Not(a), S::Not(b)) => S::Not(pair(a, b)?),
+            (S::And(a1, a2), S::And(b1, b2)) => S::And(pair(a1, b1)?, pair(a2, b2)?),
+            (S::Or(a1, a2), S::Or(b1, b2)) => S::Or(pair(a1, b1)?, pair(a2, b2)?),
+            _ => {
+                return Err(format!(
+                    "'{self}' and '{to}' differ in shape: a schedule moves band edges, so both need the same operators with bands in the same places"
+                ))
+            }
+        })
+    }
+
+    /// Whether `other` is this tree with (maybe) other band edges.
+    fn same_shape(&self, other: &NegativeSet) -> bool {
+        use NegativeSet as S;
+        match (self, other) {
+            (S::All, S::All) | (S::SameClass, S::SameClass) | (S::Band(_), S::Band(_)) => true,
+            (S::Not(a), S::Not(b)) => a.same_shape(b),
+            (S::And(a1, a2), S::And(b1, b2)) | (S::Or(a1, a2), S::Or(b1, b2)) => {
+                a1.same_shape(b1) && a2.same_shape(b2)
+            }
+            _ => false,
+        }
+    }
+
     /// The distinct bands the expression mentions, in first-use order.
     pub fn bands(&self) -> Vec<Band> {
         let mut out = Vec::new();
@@ -770,6 +810,36 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedule_moves_band_edges_and_nothing_else() {
+        let from = NegativeSet::parse("band(0,90) & !same_class").unwrap();
+        let to = NegativeSet::parse("band(90,99) & !same_class").unwrap();
+        assert_eq!(from.towards(&to, 0.0).unwrap(), from);
+        assert_eq!(from.towards(&to, 1.0).unwrap(), to);
+        assert_eq!(
+            from.towards(&to, 0.5).unwrap().to_string(),
+            "band(45,94.5) & !same_class"
+        );
+        assert_eq!(
+            from.towards(&to, 1.0 / 3.0).unwrap().to_string(),
+            "band(30,93) & !same_class"
+        );
+        for other in [
+            "band(90,99)",
+            "band(90,99) | !same_class",
+            "band(90,99) & same_class",
+        ] {
+            let e = from
+                .towards(&NegativeSet::parse(other).unwrap(), 0.5)
+                .unwrap_err();
+            assert!(e.contains("differ in shape"), "{other}: {e}");
+            let e = from
+                .towards(&NegativeSet::parse(other).unwrap(), 0.0)
+                .unwrap_err();
+            assert!(e.contains("differ in shape"), "{other} at 0: {e}");
+        }
+    }
 
     #[test]
     fn hardest_five_percent_of_65536_holds_3277() {

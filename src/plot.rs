@@ -580,3 +580,42 @@ pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result
     root.present().map_err(err)?;
     Ok(())
 }
+
+/// The embeddings' spectrum: singular values normalised to sum 1, largest
+/// first, on a log scale (a collapsed embedding falls off a cliff), titled
+/// with its RankMe.
+pub fn spectrum(path: &Path, singular_values: &[f64], rankme: f64) -> Result<()> {
+    let root = canvas(path, (800, 480))?;
+    let total: f64 = singular_values.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    let shares: Vec<(f64, f64)> = singular_values
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ((i + 1) as f64, (s / total).max(1e-12)))
+        .collect();
+    let lowest = shares.iter().map(|p| p.1).fold(1.0, f64::min);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("Singular values of the embeddings (RankMe {rankme:.1})"),
+            (SANS, 18),
+        )
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(72)
+        .build_cartesian_2d(
+            0.5f64..(shares.len().max(1) as f64 + 0.5),
+            (lowest * 0.5..1.0f64).log_scale(),
+        )
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("component (largest first)")
+        .y_desc("share of the singular values' sum")
+        .label_style((SANS, 14))
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new(shares, BLUE_.stroke_width(2)))
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use negstudy::difficulty::NegativeSet;
 use negstudy::rng::{seeded, Rng};
-use negstudy::train::config::Loss;
+use negstudy::train::loss::{self, Objective};
 use negstudy::train::moco::{self, Filter, Queue};
 use negstudy::train::select;
 use rand::Rng as _;
@@ -59,7 +59,7 @@ fn loss_matches_a_hand_computation() {
         assert!((g - w).abs() < 1e-6, "{got:?}");
     }
     let want = -(1.2f64.exp() / (1.2f64.exp() + 2f64.exp() + 1.0 + (-2f64).exp())).ln();
-    let loss = moco::loss(Loss::InfoNce, l.logits).into_scalar::<f32>() as f64;
+    let loss = loss::loss(Objective::InfoNce, l.logits, l.used, 0.5).into_scalar::<f32>() as f64;
     assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
     // Dropping the hardest negative (1,0) for this query removes e^2 from the sum.
     let drop = Filter::Drop(NegativeSet::parse("band(66.67,100)").unwrap());
@@ -67,12 +67,27 @@ fn loss_matches_a_hand_computation() {
     let k = t2(vec![0.6, 0.8], [1, 2], &d);
     let l = moco::logits(q, k, &queue, &drop, &labels(vec![0], &d), 0.5).unwrap();
     let want = -(1.2f64.exp() / (1.2f64.exp() + 1.0 + (-2f64).exp())).ln();
-    let loss = moco::loss(Loss::InfoNce, l.logits).into_scalar::<f32>() as f64;
+    let loss = loss::loss(Objective::InfoNce, l.logits, l.used, 0.5).into_scalar::<f32>() as f64;
     assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
 }
 
+/// Under every loss: a dropped negative's gradient is exactly zero, a used
+/// one's is not.
 #[test]
 fn dropped_negatives_get_exactly_zero_gradient() {
+    for objective in [
+        Objective::InfoNce,
+        Objective::Dcl { tau_plus: 0.1 },
+        Objective::Hcl {
+            tau_plus: 0.1,
+            beta: 1.0,
+        },
+    ] {
+        dropped_negatives_get_zero_gradient_under(objective);
+    }
+}
+
+fn dropped_negatives_get_zero_gradient_under(objective: Objective) {
     let d = Device::flex().autodiff();
     let mut rng = seeded(3);
     let (n, k) = (6, 40);
@@ -90,9 +105,11 @@ fn dropped_negatives_get_exactly_zero_gradient() {
         &labels(vec![0; n], &d),
     )
     .unwrap();
-    let loss = moco::loss(
-        Loss::InfoNce,
+    let loss = loss::loss(
+        objective,
         moco::masked_logits(pos, scores.clone(), used.clone(), 0.2),
+        used.clone(),
+        0.2,
     );
     let grads = loss.backward();
     let g: Vec<f32> = scores
@@ -110,12 +127,12 @@ fn dropped_negatives_get_exactly_zero_gradient() {
     );
     for (i, (&gi, &u)) in g.iter().zip(&used).enumerate() {
         if u {
-            assert!(gi != 0.0, "used entry {i} has zero gradient");
+            assert!(gi != 0.0, "{objective:?}: used entry {i} has zero gradient");
         } else {
             assert_eq!(
                 gi.to_bits(),
                 0f32.to_bits(),
-                "dropped entry {i} has gradient {gi}"
+                "{objective:?}: dropped entry {i} has gradient {gi}"
             );
         }
     }
@@ -273,6 +290,66 @@ fn keeping_a_band_trains_like_dropping_its_complement() {
     assert_eq!(keep.len(), 1 + 3 * 8);
     assert_eq!(keep, drop, "keep band(0,95) = drop band(95,100)");
     assert_ne!(keep, all, "dropping 4 of 64 negatives changes the losses");
+}
+
+/// The `used_per_query` column of each row of a run's log.
+fn used_per_query(run: &Path) -> Vec<f64> {
+    let log = std::fs::read_to_string(run.join("train_log.csv")).unwrap();
+    let mut lines = log.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "used_per_query").unwrap();
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect()
+}
+
+/// A schedule whose end is its start trains bit-identically to the static
+/// band; a moving one (Ring-like: keep the hardest 80 %, then only the
+/// 80–90 % band) changes how many negatives each query uses, epoch by
+/// epoch, as the edges say: 64 · 0.8 = 51.2 → 52 − 0 ranks … 64 · 0.1.
+#[test]
+fn a_constant_schedule_is_the_static_band_and_a_moving_one_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().to_str().unwrap();
+    let train = |name: &str, extra: &[&str]| {
+        negstudy(
+            &[
+                &["train", "--runs", runs, "--name", name],
+                &TINY_TRAIN[..],
+                extra,
+            ]
+            .concat(),
+        );
+        dir.path().join(name)
+    };
+    let fixed = train("fixed", &["--keep", "band(20,100)"]);
+    let constant = train(
+        "constant",
+        &[
+            "--keep",
+            "band(20,100)",
+            "--schedule-to",
+            "band(20,100)",
+            "--schedule-shape",
+            "cosine",
+        ],
+    );
+    assert_eq!(losses(&fixed), losses(&constant), "a constant schedule");
+    let ring = train(
+        "ring",
+        &["--keep", "band(20,100)", "--schedule-to", "band(80,90)"],
+    );
+    let used = used_per_query(&ring);
+    assert_eq!(used.len(), 3 * 8);
+    // Epoch 0: band(20,100) of 64 → ranks 12..64 (52); epoch 1 (halfway):
+    // band(50,95) → 32..60 (28); epoch 2: band(80,90) → 51..57 (6).
+    for (epoch, want) in [52.0, 28.0, 6.0].into_iter().enumerate() {
+        for &u in &used[epoch * 8..(epoch + 1) * 8] {
+            assert_eq!(u, want, "epoch {epoch}: {used:?}");
+        }
+    }
+    let config = std::fs::read_to_string(ring.join("config.toml")).unwrap();
+    assert!(config.contains("schedule_to = \"band(80,90)\""), "{config}");
 }
 
 /// What is bit-identical on one machine and build: the same run twice, and

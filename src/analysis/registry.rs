@@ -4,6 +4,7 @@
 use super::anticorrelated::AnticorrelatedAnalysis;
 use super::class_pairs::ClassPairsAnalysis;
 use super::consistency::ConsistencyAnalysis;
+use super::health::HealthAnalysis;
 use super::plugin::DynAnalysis;
 use super::same_class::SameClassAnalysis;
 use super::wordnet::WordNetAnalysis;
@@ -15,6 +16,7 @@ pub const ANALYSES: &[&dyn DynAnalysis] = &[
     &AnticorrelatedAnalysis,
     &ClassPairsAnalysis,
     &ConsistencyAnalysis,
+    &HealthAnalysis,
 ];
 
 /// The analysis called `name` on the command line.

@@ -3,6 +3,7 @@
 //! into every run folder and checkpoint so evaluation and resume read back
 //! exactly what was trained.
 
+use super::loss::Objective;
 use crate::data::augment::AugmentConfig;
 use crate::difficulty::{Filter, NegativeSet};
 use crate::model::{Arch, ModelConfig};
@@ -48,6 +49,18 @@ crate::train_options! {
     keep: Option<String> = None, flag Some(String) clears drop;
     /// Drop these negatives, e.g. 'band(99.9,100) & same_class' (replaces a recipe's keep).
     drop: Option<String> = None, flag Some(String) clears keep;
+    /// Anneal keep's or drop's band edges epoch by epoch, from theirs at the
+    /// first epoch to this expression's at the last (same shape; e.g. Ring:
+    /// --keep 'band(0,90)' --schedule-to 'band(90,99)').
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule_to: Option<String> = None, flag Some(String);
+    /// How the edges move: linear, cosine (slow, fast, slow) or step (at once, at schedule_at).
+    #[arg(value_enum)]
+    #[serde(skip_serializing_if = "ScheduleShape::is_default")]
+    schedule_shape: ScheduleShape = ScheduleShape::default(), flag;
+    /// For a step schedule: the first epoch (counted from 0) that uses schedule_to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule_at: Option<usize> = None, flag Some(usize);
     /// Shuffle-BN: the key batch is split into this many groups, each
     /// normalised on its own, in a shuffled order (MoCo's stand-in for per-GPU BatchNorm).
     shuffle_bn_splits: usize = 4, flag;
@@ -62,27 +75,77 @@ crate::train_options! {
     device: String = "cpu".into(), flag;
     /// The two views' augmentations (MoCo v2's, with per-field ranges).
     augment: AugmentConfig = AugmentConfig::default();
-    /// The contrastive loss. Written to a config only when it is not the
-    /// default, so configs from before it existed read and write unchanged.
+    /// The contrastive loss: infonce (MoCo), dcl (debiased; needs --tau-plus)
+    /// or hcl (hard negatives; needs --tau-plus and --beta).
+    #[arg(value_enum)]
     #[serde(skip_serializing_if = "Loss::is_default")]
-    loss: Loss = Loss::default();
+    loss: Loss = Loss::default(), flag;
+    /// τ⁺ of dcl and hcl: the share of a query's negatives assumed to be
+    /// of its class (the papers' 0.1), in [0, 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tau_plus: Option<f64> = None, flag Some(f64);
+    /// β of hcl: how strongly it weights hard negatives (0 = dcl; the paper's 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    beta: Option<f64> = None, flag Some(f64);
 }
 
-/// The contrastive loss over a step's logits `[q·k⁺, q·queue] / T`.
-/// MoCo's InfoNCE is the only one today; another (e.g. DCL's decoupled or
-/// HCL's hardness-weighted loss) is a new variant here and its formula in
-/// `moco::loss` — the trainer does not change.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The contrastive loss over a step's logits `[q·k⁺, q·queue] / T`, by
+/// name; its parameters are the fields `tau_plus` and `beta`, and
+/// [`TrainConfig::objective`] joins them into the `train::loss::Objective`
+/// the trainer applies. Another loss is a variant here and in `Objective`,
+/// and its formula in `train::loss` — the trainer does not change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum Loss {
     /// Cross-entropy with the positive as the target (official MoCo).
     #[default]
     #[serde(rename = "infonce")]
+    #[value(name = "infonce")]
     InfoNce,
+    /// Debiased contrastive loss (Chuang et al. 2020).
+    #[serde(rename = "dcl")]
+    Dcl,
+    /// Hard-negative contrastive loss (Robinson et al. 2021).
+    #[serde(rename = "hcl")]
+    Hcl,
 }
 
 impl Loss {
     fn is_default(&self) -> bool {
         *self == Loss::default()
+    }
+}
+
+/// How a scheduled filter's band edges move over the epochs: the fraction
+/// of the way from keep/drop to `schedule_to` at each epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleShape {
+    /// epoch / (epochs − 1).
+    #[default]
+    Linear,
+    /// (1 − cos(π · epoch / (epochs − 1))) / 2.
+    Cosine,
+    /// 0 before `schedule_at`, 1 from it on.
+    Step,
+}
+
+impl ScheduleShape {
+    fn is_default(&self) -> bool {
+        *self == ScheduleShape::default()
+    }
+
+    /// The fraction at `epoch` of `epochs` (`at`: a step's epoch).
+    pub fn fraction(self, epoch: usize, epochs: usize, at: usize) -> f64 {
+        let linear = if epochs > 1 {
+            epoch as f64 / (epochs - 1) as f64
+        } else {
+            0.0
+        };
+        match self {
+            ScheduleShape::Linear => linear,
+            ScheduleShape::Cosine => (1.0 - (std::f64::consts::PI * linear).cos()) / 2.0,
+            ScheduleShape::Step => f64::from(u8::from(epoch >= at)),
+        }
     }
 }
 
@@ -131,7 +194,59 @@ impl TrainConfig {
         self.validate_sizes()?;
         self.validate_rates()?;
         self.validate_augment()?;
-        self.validate_filter()
+        self.validate_filter()?;
+        self.objective().map(|_| ())
+    }
+
+    /// The loss with its parameters; each parameter must be given exactly
+    /// when the loss uses it (no hidden default: the config records it).
+    pub fn objective(&self) -> Result<Objective> {
+        let needs = |field: &str, value: Option<f64>, help: &str| -> Result<f64> {
+            value.with_context(|| format!("loss = {:?} needs {field} ({help})", self.loss))
+        };
+        let tau_plus = |value: Option<f64>| -> Result<f64> {
+            let p = needs(
+                "tau_plus",
+                value,
+                "the class prior τ⁺ in [0, 1); the papers use 0.1",
+            )?;
+            real_in("tau_plus", p, (0.0..1.0).contains(&p), "in [0, 1)")?;
+            Ok(p)
+        };
+        let unused = |field: &str, value: Option<f64>| -> Result<()> {
+            match value {
+                Some(v) => bail!(
+                    "{field} = {v} is given but loss = {:?} does not use it",
+                    self.loss
+                ),
+                None => Ok(()),
+            }
+        };
+        Ok(match self.loss {
+            Loss::InfoNce => {
+                unused("tau_plus", self.tau_plus)?;
+                unused("beta", self.beta)?;
+                Objective::InfoNce
+            }
+            Loss::Dcl => {
+                unused("beta", self.beta)?;
+                Objective::Dcl {
+                    tau_plus: tau_plus(self.tau_plus)?,
+                }
+            }
+            Loss::Hcl => {
+                let beta = needs(
+                    "beta",
+                    self.beta,
+                    "the hardness concentration β ≥ 0; the paper uses 1",
+                )?;
+                real_in("beta", beta, (0.0..=100.0).contains(&beta), "in [0, 100]")?;
+                Objective::Hcl {
+                    tau_plus: tau_plus(self.tau_plus)?,
+                    beta,
+                }
+            }
+        })
     }
 
     /// Counts and sizes, and how they must fit together.
@@ -213,20 +328,82 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The filter parses and leaves some query some negatives.
+    /// The filter parses and leaves some query some negatives — at every
+    /// epoch, when it is scheduled.
     fn validate_filter(&self) -> Result<()> {
-        let (field, e, none_left) = match (self.filter()?, &self.keep, &self.drop) {
-            (Filter::Keep(set), Some(e), _) => ("keep", e, set.always_empty(self.queue_size)),
-            (Filter::Drop(set), _, Some(e)) => ("drop", e, set.always_everything(self.queue_size)),
-            _ => return Ok(()),
+        self.validate_schedule()?;
+        let epochs = if self.schedule_to.is_some() {
+            self.epochs
+        } else {
+            1
         };
-        if none_left {
-            bail!(
-                "{field} = '{e}' leaves no negatives for any query with queue_size = {}; every query would train on its positive alone",
-                self.queue_size
-            );
+        for epoch in 0..epochs {
+            let (field, set, none_left) = match self.filter_at(epoch)? {
+                Filter::Keep(set) => ("keep", set.to_string(), set.always_empty(self.queue_size)),
+                Filter::Drop(set) => (
+                    "drop",
+                    set.to_string(),
+                    set.always_everything(self.queue_size),
+                ),
+                Filter::None => return Ok(()),
+            };
+            if none_left {
+                let when = match self.schedule_to {
+                    Some(_) => format!(" (at epoch {epoch} of the schedule)"),
+                    None => String::new(),
+                };
+                bail!(
+                    "{field} = '{set}'{when} leaves no negatives for any query with queue_size = {}; every query would train on its positive alone",
+                    self.queue_size
+                );
+            }
         }
         Ok(())
+    }
+
+    /// schedule_at exactly for a step schedule, within the epochs; a
+    /// schedule only for a filter.
+    fn validate_schedule(&self) -> Result<()> {
+        let Some(to) = &self.schedule_to else {
+            if self.schedule_at.is_some() || !self.schedule_shape.is_default() {
+                bail!("schedule_shape and schedule_at need schedule_to (the expression the filter moves to)");
+            }
+            return Ok(());
+        };
+        if self.keep.is_none() && self.drop.is_none() {
+            bail!("schedule_to = '{to}' needs keep or drop: a schedule moves their band edges");
+        }
+        match (self.schedule_shape, self.schedule_at) {
+            (ScheduleShape::Step, None) => {
+                bail!("schedule_shape = step needs schedule_at (the first epoch of schedule_to)")
+            }
+            (ScheduleShape::Step, Some(at)) => int_in("schedule_at", at, 1, self.epochs - 1),
+            (_, Some(_)) => bail!("schedule_at is for schedule_shape = step only"),
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// The filter at `epoch`: keep/drop, with its band edges moved towards
+    /// `schedule_to` when there is a schedule.
+    pub fn filter_at(&self, epoch: usize) -> Result<Filter> {
+        let filter = self.filter()?;
+        let Some(to) = &self.schedule_to else {
+            return Ok(filter);
+        };
+        let to = NegativeSet::parse(to)
+            .map_err(|err| anyhow::anyhow!("schedule_to: negative filter: {err}"))?;
+        let f = self
+            .schedule_shape
+            .fraction(epoch, self.epochs, self.schedule_at.unwrap_or(0));
+        let towards = |from: &NegativeSet| {
+            from.towards(&to, f)
+                .map_err(|e| anyhow::anyhow!("schedule_to: {e}"))
+        };
+        Ok(match &filter {
+            Filter::Keep(set) => Filter::Keep(towards(set)?),
+            Filter::Drop(set) => Filter::Drop(towards(set)?),
+            Filter::None => filter,
+        })
     }
 
     /// The negative filter `keep` or `drop` describes (parsed here only).
@@ -279,7 +456,7 @@ fn real_in(field: &str, v: f64, ok: bool, range: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Loss, TrainConfig, TrainOverrides};
+    use super::{Loss, Objective, TrainConfig, TrainOverrides};
     use crate::difficulty::Filter;
     use std::path::Path;
 
@@ -290,9 +467,109 @@ mod tests {
         assert_eq!(c.loss, Loss::InfoNce);
         // Configs written before the field existed stay byte-identical.
         assert!(!toml::to_string(&c).unwrap().contains("loss"));
-        let err = TrainConfig::from_toml_str("[train]\nloss = \"dcl\"\n", Path::new("r.toml"))
+        let err = TrainConfig::from_toml_str("[train]\nloss = \"focal\"\n", Path::new("r.toml"))
             .unwrap_err();
         assert!(format!("{err:#}").contains("r.toml"), "{err:#}");
+    }
+
+    #[test]
+    fn a_loss_takes_exactly_its_parameters_and_the_config_records_them() {
+        let parse = |text: &str| TrainConfig::from_toml_str(text, Path::new("r.toml")).unwrap();
+        let dcl = parse("[train]\nloss = \"dcl\"\n");
+        let err = format!("{:#}", dcl.validate().unwrap_err());
+        assert!(err.contains("needs tau_plus"), "{err}");
+        let dcl = parse("[train]\nloss = \"dcl\"\ntau_plus = 0.1\n");
+        assert_eq!(dcl.objective().unwrap(), Objective::Dcl { tau_plus: 0.1 });
+        let written = toml::to_string(&dcl).unwrap();
+        assert!(
+            written.contains("loss = \"dcl\"") && written.contains("tau_plus = 0.1"),
+            "{written}"
+        );
+        assert!(!written.contains("beta"), "{written}");
+        let hcl = parse("[train]\nloss = \"hcl\"\ntau_plus = 0.1\nbeta = 6.0\n");
+        assert_eq!(
+            hcl.objective().unwrap(),
+            Objective::Hcl {
+                tau_plus: 0.1,
+                beta: 6.0
+            }
+        );
+        for (text, says) in [
+            ("loss = \"hcl\"\ntau_plus = 0.1\n", "needs beta"),
+            (
+                "loss = \"dcl\"\ntau_plus = 0.1\nbeta = 1.0\n",
+                "does not use it",
+            ),
+            ("tau_plus = 0.1\n", "does not use it"),
+            (
+                "loss = \"dcl\"\ntau_plus = 1.0\n",
+                "tau_plus = 1 is out of range",
+            ),
+            (
+                "loss = \"hcl\"\ntau_plus = 0.1\nbeta = -1.0\n",
+                "beta = -1 is out of range",
+            ),
+        ] {
+            let err = format!(
+                "{:#}",
+                parse(&format!("[train]\n{text}")).validate().unwrap_err()
+            );
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_schedule_is_checked_at_every_epoch_and_needs_its_parts() {
+        let parse = |text: &str| {
+            TrainConfig::from_toml_str(
+                &format!("[train]\nepochs = 5\nqueue_size = 4096\n{text}"),
+                Path::new("r.toml"),
+            )
+            .unwrap()
+        };
+        let ok = parse(
+            "keep = \"band(0,90)\"\nschedule_to = \"band(90,99)\"\nschedule_shape = \"cosine\"\n",
+        );
+        ok.validate().unwrap();
+        assert_eq!(ok.filter_at(0).unwrap(), ok.filter().unwrap());
+        assert_eq!(
+            ok.filter_at(2).unwrap().drop_set().unwrap().to_string(),
+            "!band(45,94.5)"
+        );
+        let step = parse("keep = \"band(0,90)\"\nschedule_to = \"band(90,99)\"\nschedule_shape = \"step\"\nschedule_at = 3\n");
+        step.validate().unwrap();
+        assert_eq!(step.filter_at(2).unwrap(), step.filter().unwrap());
+        assert_eq!(
+            step.filter_at(3).unwrap().drop_set().unwrap().to_string(),
+            "!band(90,99)"
+        );
+        for (text, says) in [
+            ("schedule_to = \"band(90,99)\"\n", "needs keep or drop"),
+            (
+                "keep = \"band(0,90)\"\nschedule_shape = \"cosine\"\n",
+                "need schedule_to",
+            ),
+            (
+                "keep = \"band(0,90)\"\nschedule_to = \"band(90,99)\"\nschedule_shape = \"step\"\n",
+                "needs schedule_at",
+            ),
+            (
+                "keep = \"band(0,90)\"\nschedule_to = \"band(90,99)\"\nschedule_at = 2\n",
+                "step only",
+            ),
+            (
+                "keep = \"band(0,90)\"\nschedule_to = \"band(90,99) | same_class\"\n",
+                "differ in shape",
+            ),
+            // The last epoch's band holds no rank of 4096: caught before training.
+            (
+                "keep = \"band(0,90)\"\nschedule_to = \"band(99.99,99.999)\"\n",
+                "at epoch 4 of the schedule",
+            ),
+        ] {
+            let err = format!("{:#}", parse(text).validate().unwrap_err());
+            assert!(err.contains(says), "{text}: {err}");
+        }
     }
 
     #[test]

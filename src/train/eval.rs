@@ -373,23 +373,40 @@ pub fn knn(train: &Features, test: &Features, classes: usize, k: usize, t: f64) 
                 .enumerate()
                 .map(|(j, r)| (q.iter().zip(r).map(|(a, b)| a * b).sum(), j))
                 .collect();
-            sims.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            let mut votes = vec![0f64; classes];
-            for &(s, j) in &sims[..k] {
-                votes[train.y[j] as usize] += ((s as f64) / t).exp();
-            }
-            let best = votes
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f64::NEG_INFINITY),
-                    |a, (i, &v)| if v > a.1 { (i, v) } else { a },
-                )
-                .0;
-            usize::from(best as i64 == label)
+            usize::from(knn_vote(&mut sims, &train.y, classes, k, t) as i64 == label)
         })
         .sum();
     correct as f64 / test.n.max(1) as f64
+}
+
+/// The class the `k` most similar of `sims` (similarity, index into
+/// `labels`) elect, each voting with weight exp(similarity / T); ties in
+/// similarity go to the lower index, ties in votes to the lower class.
+/// Reorders `sims`.
+pub fn knn_vote(
+    sims: &mut [(f32, usize)],
+    labels: &[i64],
+    classes: usize,
+    k: usize,
+    t: f64,
+) -> usize {
+    let k = k.min(sims.len());
+    if k == 0 {
+        return 0;
+    }
+    sims.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut votes = vec![0f64; classes];
+    for &(s, j) in &sims[..k] {
+        votes[labels[j] as usize] += ((s as f64) / t).exp();
+    }
+    votes
+        .iter()
+        .enumerate()
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |a, (i, &v)| if v > a.1 { (i, v) } else { a },
+        )
+        .0
 }
 
 #[cfg(test)]

@@ -1,20 +1,19 @@
-//! MoCo v2's queue and loss, as in the official code
-//! (`logits = [q·k⁺, q·queue] / T`, target 0, cross-entropy; keys enqueued
-//! after the step), with per-query negative filters and refill (docs/DESIGN.md §2).
+//! MoCo v2's queue and logits, as in the official code
+//! (`logits = [q·k⁺, q·queue] / T`; keys enqueued after the step), with
+//! per-query negative filters and refill (docs/DESIGN.md §2); the losses
+//! over the logits are in `train::loss`.
 //!
 //! The queue is kept newest-first: positions 0..K are the K newest keys (the
 //! negatives), K..K+E the E older "refill" keys. Each slot carries the key's
 //! label (an oracle used only by filters and telemetry; −1 for the random
 //! initial keys) and the step it was enqueued at.
 
-use super::config::Loss;
 use super::select;
 pub use crate::difficulty::Filter;
 use crate::difficulty::{Band, NegativeSet};
 use crate::rng::{self, Purpose};
 use anyhow::Result;
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::TensorData;
 
 /// The negative queue.
@@ -178,17 +177,6 @@ pub fn logits(
         negatives: scores,
         used,
     })
-}
-
-/// The step's loss, averaged over the batch. InfoNCE: cross-entropy with
-/// target 0 (the positive), as in the official code.
-pub fn loss(kind: Loss, logits: Tensor<2>) -> Tensor<1> {
-    match kind {
-        Loss::InfoNce => {
-            let n = logits.dims()[0];
-            log_softmax(logits, 1).slice([0..n, 0..1]).mean().neg()
-        }
-    }
 }
 
 /// The difficulty bands (percent of a query's K newest negatives, 0 =

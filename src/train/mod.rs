@@ -6,6 +6,7 @@ pub mod config;
 pub mod eval;
 pub mod key_thread;
 pub mod log;
+pub mod loss;
 pub mod moco;
 pub mod options;
 pub mod run_lock;

@@ -9,7 +9,8 @@
 //! config field's default on the field).
 //!
 //! Row forms (after the option's doc comment and optional `#[arg(…)]`
-//! (clap, the flag only) and `#[serde(…)]` (the recipe field only)):
+//! (clap, the flag only) and `#[serde(…)]` (the recipe field only), in
+//! that order):
 //!
 //! * `field: Type = default;` — a recipe field only;
 //! * `field: Type = default, flag;` — also `--field VALUE`, which replaces it;
@@ -35,12 +36,12 @@ macro_rules! train_options {
     };
     // A flag that replaces the value.
     (@rows [$($cfg:tt)*] [$($args:tt)*] [$($apply:tt)*] [$($def:tt)*]
-        $(#[doc = $doc:literal])* $(#[arg($($arg:tt)*)])*
+        $(#[doc = $doc:literal])* $(#[arg($($arg:tt)*)])* $(#[serde($($serde:tt)*)])*
         $field:ident : $ty:ty = $default:expr , flag ;
         $($rest:tt)*
     ) => {
         $crate::train_options!(@rows
-            [$($cfg)* $(#[doc = $doc])* pub $field: $ty,]
+            [$($cfg)* $(#[doc = $doc])* $(#[serde($($serde)*)])* pub $field: $ty,]
             [$($args)* $(#[doc = $doc])* #[arg(long $(, $($arg)*)*)] pub $field: Option<$ty>,]
             [$($apply)* (|c: &mut TrainConfig, o: &TrainOverrides| {
                 if let Some(v) = &o.$field {
@@ -52,12 +53,12 @@ macro_rules! train_options {
     };
     // A flag that sets an optional value, and maybe clears another.
     (@rows [$($cfg:tt)*] [$($args:tt)*] [$($apply:tt)*] [$($def:tt)*]
-        $(#[doc = $doc:literal])* $(#[arg($($arg:tt)*)])*
+        $(#[doc = $doc:literal])* $(#[arg($($arg:tt)*)])* $(#[serde($($serde:tt)*)])*
         $field:ident : $ty:ty = $default:expr , flag Some($inner:ty) $(clears $other:ident)? ;
         $($rest:tt)*
     ) => {
         $crate::train_options!(@rows
-            [$($cfg)* $(#[doc = $doc])* pub $field: $ty,]
+            [$($cfg)* $(#[doc = $doc])* $(#[serde($($serde)*)])* pub $field: $ty,]
             [$($args)* $(#[doc = $doc])* #[arg(long $(, $($arg)*)*)] pub $field: Option<$inner>,]
             [$($apply)* (|c: &mut TrainConfig, o: &TrainOverrides| {
                 if let Some(v) = &o.$field {

@@ -17,6 +17,7 @@ use super::checkpoint::{self, Checkpoint};
 use super::config::TrainConfig;
 use super::key_thread::{KeyJob, KeyThread};
 use super::log::LogRow;
+use super::loss::{self, Objective};
 use super::moco::{self, Filter, Queue};
 pub use super::state::State;
 use crate::data::augment::Batch;
@@ -171,8 +172,9 @@ pub fn train(
             train_set.len()
         );
     }
-    let step = Step {
-        filter: config.filter()?,
+    let mut step = Step {
+        filter: config.filter_at(state.epoch)?,
+        objective: config.objective()?,
         keys: KeyThread::spawn()?,
         shape: (train_set.channels, train_set.height, train_set.width),
         steps_per_epoch,
@@ -186,6 +188,8 @@ pub fn train(
     let last = stop_after.map_or(config.epochs, |s| s.min(config.epochs));
     for epoch in state.epoch..last {
         bar.set_prefix(format!("epoch {}/{}", epoch + 1, config.epochs));
+        // A scheduled filter's edges move each epoch (the same filter otherwise).
+        step.filter = config.filter_at(epoch)?;
         let batches = spawn_epoch(
             train_set.clone(),
             config.augment.clone(),
@@ -281,6 +285,8 @@ fn progress_bar(quiet: bool, steps: u64, done: u64) -> ProgressBar {
 /// What one training step needs besides the state and the batch.
 struct Step<'a> {
     filter: Filter,
+    /// The loss with its parameters (parsed once).
+    objective: Objective,
     /// Where the key encoder's forward passes run.
     keys: KeyThread,
     /// Image shape (channels, height, width).
@@ -384,7 +390,7 @@ impl Step<'_> {
             (true, false) => Some(moco::Telemetry::unmeasured()),
         };
         // 5. Loss.
-        let loss = moco::loss(config.loss, l.logits);
+        let loss = loss::loss(self.objective, l.logits, l.used, config.temperature);
         let loss_value = loss.clone().into_scalar::<f32>() as f64;
         if !loss_value.is_finite() {
             bail!(
