@@ -352,6 +352,115 @@ fn a_constant_schedule_is_the_static_band_and_a_moving_one_moves() {
     assert!(config.contains("schedule_to = \"band(80,90)\""), "{config}");
 }
 
+/// A column of a run's log, by name (empty cells as NaN).
+fn log_column(run: &Path, name: &str) -> Vec<f64> {
+    let log = std::fs::read_to_string(run.join("train_log.csv")).unwrap();
+    let mut lines = log.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == name).unwrap();
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// Own-image hits and key ages on a constructed queue: slots hold images
+/// 5, 7, 5 and an initial key, enqueued at steps 9, 9, 8 and never.
+#[test]
+fn hygiene_counts_own_images_and_key_ages() {
+    let d = Device::flex();
+    let mut queue = Queue::new(4, 1, 2, 0, &d);
+    queue.host_images = vec![5, 7, 5, -1, 3];
+    queue.enqueued_at = vec![9, 9, 8, -1, 7];
+    let (hits, mean, max) = moco::hygiene(
+        &queue,
+        moco::StepImages {
+            images: &[5, 3, -1],
+            step: 10,
+        },
+    );
+    // Image 5 twice among the K = 4 newest, 3 only in the refill slot,
+    // the unknown −1 never: 2 hits over 3 queries; ages 1, 1, 2.
+    assert_eq!(hits, 2.0 / 3.0);
+    assert_eq!((mean, max), (4.0 / 3.0, 2.0));
+}
+
+/// The queue's telemetry in a real run against a simulation of the queue
+/// from the epochs' image orders (`epoch_order`, the trainer's own): per
+/// step, how many earlier keys of each query's image the K newest hold,
+/// and their ages. A queue of 512 ≥ 2 × the 256 images holds every image's
+/// key from the epoch before: exactly one hit per query all through epoch 1
+/// and none in epoch 0; a queue of 64 only sometimes.
+#[test]
+fn queue_hygiene_matches_a_simulated_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().to_str().unwrap();
+    for k in [64usize, 512] {
+        let name = format!("k{k}");
+        let ks = k.to_string();
+        let mut tiny = TINY_TRAIN.to_vec();
+        let at = tiny.iter().position(|a| *a == "--queue-size").unwrap();
+        tiny[at + 1] = &ks;
+        negstudy(&[&["train", "--runs", runs, "--name", &name], &tiny[..]].concat());
+        let run = dir.path().join(&name);
+        let (hits, mean, max) = (
+            log_column(&run, "own_image_hits"),
+            log_column(&run, "key_age_mean"),
+            log_column(&run, "key_age_max"),
+        );
+        let (batch, steps) = (32usize, 8usize);
+        let mut slots: Vec<(i64, i64)> = vec![(-1, -1); k]; // (image, step enqueued)
+        let mut row = 0;
+        for epoch in 0..3 {
+            let order = negstudy::data::augment::epoch_order(256, 0, epoch);
+            for s in 0..steps {
+                let step = (epoch * steps + s) as i64;
+                let images = &order[s * batch..(s + 1) * batch];
+                let want_hits = images
+                    .iter()
+                    .map(|&i| slots.iter().filter(|&&(im, _)| im == i as i64).count())
+                    .sum::<usize>() as f64
+                    / batch as f64;
+                let ages: Vec<f64> = slots
+                    .iter()
+                    .filter(|&&(_, at)| at >= 0)
+                    .map(|&(_, at)| (step - at) as f64)
+                    .collect();
+                assert_eq!(hits[row], want_hits, "K {k}, step {step}");
+                if ages.is_empty() {
+                    assert!(
+                        mean[row].is_nan() && max[row].is_nan(),
+                        "K {k}, step {step}"
+                    );
+                } else {
+                    let want_mean = ages.iter().sum::<f64>() / ages.len() as f64;
+                    assert_eq!(mean[row], want_mean, "K {k}, step {step}");
+                    assert_eq!(max[row], ages.iter().cloned().fold(0.0, f64::max));
+                }
+                if k == 512 {
+                    let known = if epoch == 0 {
+                        0.0
+                    } else if epoch == 1 {
+                        1.0
+                    } else {
+                        hits[row]
+                    };
+                    assert_eq!(hits[row], known, "K 512, step {step}");
+                }
+                let mut next: Vec<(i64, i64)> = images.iter().map(|&i| (i as i64, step)).collect();
+                next.extend_from_slice(&slots[..k - batch]);
+                slots = next;
+                row += 1;
+            }
+        }
+        if k == 64 {
+            assert!(
+                hits.iter().any(|&h| h == 0.0),
+                "a small queue mostly misses"
+            );
+        }
+    }
+}
+
 /// What is bit-identical on one machine and build: the same run twice, and
 /// the same run on one thread and on two (the thread pool splits work, not
 /// the order of any sum). docs/reproducibility.md says what is not.
@@ -576,7 +685,19 @@ fn telemetry_bands_match_a_sorted_reference() {
         negatives: t2(s.clone(), [n, k], &d),
         used: t2(vec![1.0; n * k], [n, k], &d).equal_elem(1.0),
     };
-    let t = moco::telemetry(&l, &queue, &labels(query_labels.clone(), &d), temperature).unwrap();
+    let images = vec![-1i64; n];
+    let at = moco::StepImages {
+        images: &images,
+        step: 0,
+    };
+    let t = moco::telemetry(
+        &l,
+        &queue,
+        &labels(query_labels.clone(), &d),
+        at,
+        temperature,
+    )
+    .unwrap();
     for (got, &(lo, hi)) in t.bands.iter().zip(&moco::TELEMETRY_BANDS) {
         let (first, last) = (
             (lo / 100.0 * k as f64).floor() as usize,

@@ -223,6 +223,8 @@ pub struct Batch {
     pub query_view: Vec<f32>,
     pub key_view: Vec<f32>,
     pub labels: Vec<i64>,
+    /// Each image's index in the training set (own-image telemetry).
+    pub images: Vec<i64>,
     /// 0-based batch number within the epoch.
     pub step_in_epoch: usize,
 }
@@ -276,6 +278,7 @@ pub fn spawn_epoch(
                     query_view: q,
                     key_view: k,
                     labels,
+                    images: idx.iter().map(|&i| i as i64).collect(),
                     step_in_epoch: step,
                 })
                 .is_err()

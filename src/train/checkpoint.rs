@@ -109,10 +109,11 @@ fn save_queue(q: &Queue, path: &Path) -> Result<()> {
         .convert::<f32>()
         .try_into_vec()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let (kb, lb, ab) = (
+    let (kb, lb, ab, ib) = (
         f32_bytes(&keys),
         i64_bytes(&q.host_labels),
         i64_bytes(&q.enqueued_at),
+        i64_bytes(&q.host_images),
     );
     let err = |e| anyhow::anyhow!("queue tensor: {e:?}");
     let tensors = vec![
@@ -127,6 +128,10 @@ fn save_queue(q: &Queue, path: &Path) -> Result<()> {
         (
             "enqueued_at",
             TensorView::new(Dtype::I64, vec![n], &ab).map_err(err)?,
+        ),
+        (
+            "images",
+            TensorView::new(Dtype::I64, vec![n], &ib).map_err(err)?,
         ),
     ];
     let meta = [
@@ -174,6 +179,13 @@ fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
     let d = check("keys", Dtype::F32, 2)?[1];
     check("labels", Dtype::I64, 1)?;
     check("enqueued_at", Dtype::I64, 1)?;
+    // Checkpoints from before images were recorded have none: −1 (unknown).
+    let images = if st.tensor("images").is_ok() {
+        check("images", Dtype::I64, 1)?;
+        Some(ints_from_le(get("images")?.data(), Elem::I64, "images")?)
+    } else {
+        None
+    };
     let f32s = floats_from_le(get("keys")?.data(), Elem::F32, "keys")?;
     let i64s = |name: &str| ints_from_le(get(name)?.data(), Elem::I64, name);
     if let Some(i) = f32s.iter().position(|v| !v.is_finite()) {
@@ -197,15 +209,11 @@ fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
             path.display()
         );
     }
-    Ok(Queue::from_parts(
-        f32s,
-        labels,
-        i64s("enqueued_at")?,
-        size,
-        extra,
-        d,
-        device,
-    ))
+    let mut queue = Queue::from_parts(f32s, labels, i64s("enqueued_at")?, size, extra, d, device);
+    if let Some(images) = images {
+        queue.host_images = images;
+    }
+    Ok(queue)
 }
 
 /// Saves the state after an epoch, with that epoch's log rows.

@@ -59,6 +59,9 @@ fn columns() -> Vec<String> {
         "hard_same_class",
         "easy_same_class",
         "used_per_query",
+        "own_image_hits",
+        "key_age_mean",
+        "key_age_max",
     ];
     let bands = TELEMETRY_BANDS.iter().flat_map(|&b| {
         let name = band_name(b);
@@ -91,6 +94,9 @@ fn line(r: &LogRow) -> String {
         f(t.hard_same_class),
         f(t.easy_same_class),
         f(t.used_per_query),
+        f(t.own_image_hits),
+        f(t.key_age_mean),
+        f(t.key_age_max),
     ]
     .into_iter()
     .chain(

@@ -6,7 +6,8 @@
 //! The queue is kept newest-first: positions 0..K are the K newest keys (the
 //! negatives), K..K+E the E older "refill" keys. Each slot carries the key's
 //! label (an oracle used only by filters and telemetry; −1 for the random
-//! initial keys) and the step it was enqueued at.
+//! initial keys), the training-set index of its image and the step it was
+//! enqueued at (both for the queue's hygiene telemetry).
 
 use super::select;
 pub use crate::difficulty::Filter;
@@ -26,6 +27,9 @@ pub struct Queue {
     pub host_labels: Vec<i64>,
     /// Step at which each slot was enqueued (−1: initial).
     pub enqueued_at: Vec<i64>,
+    /// Training-set index of each slot's image (−1: an initial key, or one
+    /// from a checkpoint written before images were recorded).
+    pub host_images: Vec<i64>,
     /// K: negatives per query.
     pub size: usize,
     /// E: extra keys for refill.
@@ -67,13 +71,15 @@ impl Queue {
             labels: Tensor::from_data(TensorData::new(labels.clone(), [n]), device),
             host_labels: labels,
             enqueued_at,
+            host_images: vec![-1; n],
             size,
             extra,
         }
     }
 
-    /// Puts `keys` [B, d] (detached) at the front, dropping the oldest B.
-    pub fn enqueue(&mut self, keys: Tensor<2>, labels: &[i64], step: i64) {
+    /// Puts `keys` [B, d] (detached) of the images `images` (training-set
+    /// indices) at the front, dropping the oldest B.
+    pub fn enqueue(&mut self, keys: Tensor<2>, labels: &[i64], images: &[i64], step: i64) {
         let total = self.size + self.extra;
         let b = labels.len().min(total);
         let device = self.keys.device();
@@ -93,6 +99,9 @@ impl Queue {
         let mut ages = vec![step; b];
         ages.extend_from_slice(&self.enqueued_at[..keep]);
         self.enqueued_at = ages;
+        let mut slots: Vec<i64> = images[..b].to_vec();
+        slots.extend_from_slice(&self.host_images[..keep]);
+        self.host_images = slots;
     }
 }
 
@@ -227,6 +236,13 @@ pub struct Telemetry {
     pub easy_same_class: f64,
     /// Negatives each query actually used.
     pub used_per_query: f64,
+    /// Keys of the query's own image (earlier views of it) among the K
+    /// newest, per query: negatives that are in fact positives.
+    pub own_image_hits: f64,
+    /// Steps since the K newest keys were enqueued (initial keys left
+    /// out): their mean and the oldest's — how stale the negatives are.
+    pub key_age_mean: f64,
+    pub key_age_max: f64,
     /// Composition of each of [`TELEMETRY_BANDS`] of the K newest keys
     /// (whatever the filter keeps: it describes the queue, not the loss).
     pub bands: [BandShare; TELEMETRY_BANDS.len()],
@@ -243,6 +259,9 @@ impl Telemetry {
             hard_same_class: nan,
             easy_same_class: nan,
             used_per_query: nan,
+            own_image_hits: nan,
+            key_age_mean: nan,
+            key_age_max: nan,
             bands: [BandShare {
                 same_class: nan,
                 softmax_mass: nan,
@@ -251,12 +270,51 @@ impl Telemetry {
     }
 }
 
-/// The step's telemetry from its logits, the queue and the queries' labels;
-/// `temperature` weighs the softmax mass as the loss does.
+/// The queries' images and the step, for the queue's hygiene telemetry.
+#[derive(Clone, Copy, Debug)]
+pub struct StepImages<'a> {
+    /// Training-set index of each query's image.
+    pub images: &'a [i64],
+    /// The current step: a key enqueued at step s is `step − s` steps old.
+    pub step: i64,
+}
+
+/// Own-image hits per query and the key ages (mean, max) among the K
+/// newest slots of `queue` at `at`.
+pub fn hygiene(queue: &Queue, at: StepImages) -> (f64, f64, f64) {
+    let newest = &queue.host_images[..queue.size];
+    let hits: usize = at
+        .images
+        .iter()
+        .map(|&image| {
+            newest
+                .iter()
+                .filter(|&&slot| slot == image && slot >= 0)
+                .count()
+        })
+        .sum();
+    let ages: Vec<i64> = queue.enqueued_at[..queue.size]
+        .iter()
+        .filter(|&&s| s >= 0)
+        .map(|&s| at.step - s)
+        .collect();
+    let (mean, max) = match ages.iter().max() {
+        Some(&max) => (
+            ages.iter().sum::<i64>() as f64 / ages.len() as f64,
+            max as f64,
+        ),
+        None => (f64::NAN, f64::NAN),
+    };
+    (hits as f64 / at.images.len().max(1) as f64, mean, max)
+}
+
+/// The step's telemetry from its logits, the queue and the queries' labels
+/// and images; `temperature` weighs the softmax mass as the loss does.
 pub fn telemetry(
     l: &Logits,
     queue: &Queue,
     query_labels: &Tensor<1, Int>,
+    at: StepImages,
     temperature: f64,
 ) -> Result<Telemetry> {
     let [n, _] = l.negatives.dims();
@@ -303,7 +361,11 @@ pub fn telemetry(
             softmax_mass: mass(mask.clone()),
         };
     }
+    let (own_image_hits, key_age_mean, key_age_max) = hygiene(queue, at);
     Ok(Telemetry {
+        own_image_hits,
+        key_age_mean,
+        key_age_max,
         p50: pct(50.0)?,
         p95: pct(95.0)?,
         p999: pct(99.9)?,

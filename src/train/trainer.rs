@@ -385,6 +385,10 @@ impl Step<'_> {
                 &l,
                 &state.queue,
                 &labels,
+                moco::StepImages {
+                    images: &batch.images,
+                    step: state.step as i64,
+                },
                 config.temperature,
             )?),
             (true, false) => Some(moco::Telemetry::unmeasured()),
@@ -402,7 +406,9 @@ impl Step<'_> {
         let grads = GradientsParams::from_grads(loss.backward(), &state.query);
         state.query = state.optim.step(lr, state.query, grads);
         // 7. Enqueue this batch's keys (after the step).
-        state.queue.enqueue(k, &batch.labels, state.step as i64);
+        state
+            .queue
+            .enqueue(k, &batch.labels, &batch.images, state.step as i64);
         let out = StepOutput {
             images: b,
             loss: loss_value,
