@@ -461,6 +461,113 @@ fn queue_hygiene_matches_a_simulated_queue() {
     }
 }
 
+/// A consistency-aware queue evicts, of the oldest B + retain slots, the
+/// B least often hard (ties: the older), and keeps the rest in order with
+/// everything they carry; with equal frequencies it is FIFO.
+#[test]
+fn consistency_aware_queue_keeps_the_consistently_hard() {
+    let d = Device::flex();
+    // K = 6 slots of 1-d keys 0..6 (newest first), B = 2, window 2 + 2.
+    let make = |retain: usize| {
+        let mut q = Queue::from_parts(
+            (0..6).map(|v| v as f32).collect(),
+            (10..16).collect(),
+            (0..6).map(|s| 100 - s).collect(),
+            6,
+            0,
+            1,
+            &d,
+        );
+        q.host_images = (20..26).collect();
+        q.retain = retain;
+        q
+    };
+    let keys = |q: &Queue| vec2(q.keys.clone());
+    let new = || t2(vec![-1.0, -2.0], [2, 1], &d);
+    // Hard frequencies of slots 2..6 (the window): 0.5, 0.0, 0.9, 0.1.
+    let mut q = make(2);
+    q.seen_count = vec![10; 6];
+    q.hard_count = vec![3, 3, 5, 0, 9, 1];
+    q.enqueue(new(), &[7, 8], &[30, 31], 101);
+    assert_eq!(keys(&q), vec![-1.0, -2.0, 0.0, 1.0, 2.0, 4.0]);
+    assert_eq!(q.host_labels, vec![7, 8, 10, 11, 12, 14]);
+    assert_eq!(q.host_images, vec![30, 31, 20, 21, 22, 24]);
+    assert_eq!(q.enqueued_at, vec![101, 101, 100, 99, 98, 96]);
+    assert_eq!(q.hard_count, vec![0, 0, 3, 3, 5, 9]);
+    assert_eq!(q.seen_count, vec![0, 0, 10, 10, 10, 10]);
+    assert_eq!(
+        vec2(q.labels.clone().float().reshape([1, 6])),
+        vec![7.0, 8.0, 10.0, 11.0, 12.0, 14.0]
+    );
+    // Equal frequencies, and retain 0: both FIFO.
+    let mut fifo = make(0);
+    fifo.enqueue(new(), &[7, 8], &[30, 31], 101);
+    let mut equal = make(2);
+    equal.enqueue(new(), &[7, 8], &[30, 31], 101);
+    for q in [&fifo, &equal] {
+        assert_eq!(keys(q), vec![-1.0, -2.0, 0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(q.host_images, vec![30, 31, 20, 21, 22, 23]);
+    }
+}
+
+/// The online hard frequency counts, per key, the queries that rank it in
+/// their hardest 5 %: of 40 keys, each query's 2 highest scores.
+#[test]
+fn record_hardness_counts_each_querys_hardest_five_percent() {
+    let d = Device::flex();
+    let mut q = Queue::new(40, 0, 4, 0, &d);
+    // Query 0 ranks keys 39 and 38 hardest, query 1 keys 38 and 0.
+    let mut s = vec![0.0f32; 80];
+    for j in 0..40 {
+        s[j] = j as f32 / 100.0;
+        s[40 + j] = -(j as f32) / 100.0;
+    }
+    s[40 + 38] = 0.9;
+    q.record_hardness(&t2(s, [2, 40], &d)).unwrap();
+    let mut want = vec![0u64; 40];
+    want[39] = 1;
+    want[38] = 2;
+    want[0] = 1;
+    assert_eq!(q.hard_count, want);
+    assert_eq!(q.seen_count, vec![2; 40]);
+    assert_eq!(q.hard_frequency(38), 1.0);
+}
+
+/// Off by default, and then exactly MoCo's FIFO: a run without the option
+/// and one with `--queue-retain 0` log the same; retaining keeps keys
+/// longer (an older oldest key) and changes training.
+#[test]
+fn the_consistency_aware_queue_is_off_by_default_and_changes_training_when_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().to_str().unwrap();
+    let train = |name: &str, extra: &[&str]| {
+        negstudy(
+            &[
+                &["train", "--runs", runs, "--name", name],
+                &TINY_TRAIN[..],
+                extra,
+            ]
+            .concat(),
+        );
+        dir.path().join(name)
+    };
+    let default = train("default", &[]);
+    let zero = train("zero", &["--queue-retain", "0"]);
+    let on = train("on", &["--queue-retain", "32"]);
+    assert_eq!(losses(&default), losses(&zero));
+    assert_ne!(losses(&default), losses(&on));
+    let oldest = |run: &Path| {
+        log_column(run, "key_age_max")
+            .into_iter()
+            .fold(0.0, f64::max)
+    };
+    // FIFO with K = 64, B = 32: every key is 1 or 2 steps old.
+    assert_eq!(oldest(&default), 2.0);
+    assert!(oldest(&on) > 2.0, "{}", oldest(&on));
+    let config = std::fs::read_to_string(on.join("config.toml")).unwrap();
+    assert!(config.contains("queue_retain = 32"), "{config}");
+}
+
 /// What is bit-identical on one machine and build: the same run twice, and
 /// the same run on one thread and on two (the thread pool splits work, not
 /// the order of any sum). docs/reproducibility.md says what is not.

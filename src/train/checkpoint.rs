@@ -109,11 +109,16 @@ fn save_queue(q: &Queue, path: &Path) -> Result<()> {
         .convert::<f32>()
         .try_into_vec()
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let counts = |v: &[u64]| -> Vec<i64> { v.iter().map(|&c| c as i64).collect() };
     let (kb, lb, ab, ib) = (
         f32_bytes(&keys),
         i64_bytes(&q.host_labels),
         i64_bytes(&q.enqueued_at),
         i64_bytes(&q.host_images),
+    );
+    let (hb, sb) = (
+        i64_bytes(&counts(&q.hard_count)),
+        i64_bytes(&counts(&q.seen_count)),
     );
     let err = |e| anyhow::anyhow!("queue tensor: {e:?}");
     let tensors = vec![
@@ -132,6 +137,14 @@ fn save_queue(q: &Queue, path: &Path) -> Result<()> {
         (
             "images",
             TensorView::new(Dtype::I64, vec![n], &ib).map_err(err)?,
+        ),
+        (
+            "hard_count",
+            TensorView::new(Dtype::I64, vec![n], &hb).map_err(err)?,
+        ),
+        (
+            "seen_count",
+            TensorView::new(Dtype::I64, vec![n], &sb).map_err(err)?,
         ),
     ];
     let meta = [
@@ -179,13 +192,28 @@ fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
     let d = check("keys", Dtype::F32, 2)?[1];
     check("labels", Dtype::I64, 1)?;
     check("enqueued_at", Dtype::I64, 1)?;
-    // Checkpoints from before images were recorded have none: −1 (unknown).
-    let images = if st.tensor("images").is_ok() {
-        check("images", Dtype::I64, 1)?;
-        Some(ints_from_le(get("images")?.data(), Elem::I64, "images")?)
-    } else {
-        None
+    // Columns added after the first checkpoints: absent in older ones.
+    let optional = |name: &str| -> Result<Option<Vec<i64>>> {
+        if st.tensor(name).is_err() {
+            return Ok(None);
+        }
+        check(name, Dtype::I64, 1)?;
+        Ok(Some(ints_from_le(get(name)?.data(), Elem::I64, name)?))
     };
+    let images = optional("images")?;
+    let count = |name: &str| -> Result<Option<Vec<u64>>> {
+        optional(name)?
+            .map(|v| {
+                v.into_iter()
+                    .map(|c| {
+                        u64::try_from(c)
+                            .with_context(|| format!("{}: negative {name}", path.display()))
+                    })
+                    .collect()
+            })
+            .transpose()
+    };
+    let (hard_count, seen_count) = (count("hard_count")?, count("seen_count")?);
     let f32s = floats_from_le(get("keys")?.data(), Elem::F32, "keys")?;
     let i64s = |name: &str| ints_from_le(get(name)?.data(), Elem::I64, name);
     if let Some(i) = f32s.iter().position(|v| !v.is_finite()) {
@@ -212,6 +240,10 @@ fn load_queue(path: &Path, device: &Device) -> Result<Queue> {
     let mut queue = Queue::from_parts(f32s, labels, i64s("enqueued_at")?, size, extra, d, device);
     if let Some(images) = images {
         queue.host_images = images;
+    }
+    if let (Some(hard), Some(seen)) = (hard_count, seen_count) {
+        queue.hard_count = hard;
+        queue.seen_count = seen;
     }
     Ok(queue)
 }

@@ -49,6 +49,11 @@ crate::train_options! {
     keep: Option<String> = None, flag Some(String) clears drop;
     /// Drop these negatives, e.g. 'band(99.9,100) & same_class' (replaces a recipe's keep).
     drop: Option<String> = None, flag Some(String) clears keep;
+    /// Consistency-aware queue (the paper's §4 hypothesis): each step's B
+    /// evicted keys are the least often hard (in queries' hardest 5 %) of
+    /// the oldest B + this many; 0 = FIFO, MoCo's queue.
+    #[serde(skip_serializing_if = "is_zero")]
+    queue_retain: usize = 0, flag;
     /// Anneal keep's or drop's band edges epoch by epoch, from theirs at the
     /// first epoch to this expression's at the last (same shape; e.g. Ring:
     /// --keep 'band(0,90)' --schedule-to 'band(90,99)').
@@ -147,6 +152,10 @@ impl ScheduleShape {
             ScheduleShape::Step => f64::from(u8::from(epoch >= at)),
         }
     }
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 /// The recipe file shape: `[train]` plus whatever else a recipe holds (sweeps add tables).
@@ -255,6 +264,15 @@ impl TrainConfig {
         int_in("batch_size", self.batch_size, 1, 65_536)?;
         int_in("queue_size", self.queue_size, 1, 1 << 24)?;
         int_in("refill", self.refill, 0, 1 << 24)?;
+        int_in(
+            "queue_retain",
+            self.queue_retain,
+            0,
+            (self.queue_size + self.refill).saturating_sub(self.batch_size),
+        )
+        .context(
+            "queue_retain counts old keys beyond a batch: at most queue_size + refill − batch_size",
+        )?;
         int_in("embed_dim", self.embed_dim, 1, 65_536)?;
         int_in("log_every", self.log_every, 1, usize::MAX)?;
         int_in(

@@ -30,6 +30,14 @@ pub struct Queue {
     /// Training-set index of each slot's image (−1: an initial key, or one
     /// from a checkpoint written before images were recorded).
     pub host_images: Vec<i64>,
+    /// Per slot: how many queries ranked it among their hardest 5 % while
+    /// it was one of the K newest, and how many ranked it at all — the
+    /// paper's Fig. 6 statistic, online (kept only with `retain` > 0).
+    pub hard_count: Vec<u64>,
+    pub seen_count: Vec<u64>,
+    /// Consistency-aware eviction: the B keys a step evicts are the least
+    /// often hard among the oldest B + `retain` (0: FIFO, MoCo's queue).
+    pub retain: usize,
     /// K: negatives per query.
     pub size: usize,
     /// E: extra keys for refill.
@@ -72,6 +80,9 @@ impl Queue {
             host_labels: labels,
             enqueued_at,
             host_images: vec![-1; n],
+            hard_count: vec![0; n],
+            seen_count: vec![0; n],
+            retain: 0,
             size,
             extra,
         }
@@ -79,29 +90,125 @@ impl Queue {
 
     /// Puts `keys` [B, d] (detached) of the images `images` (training-set
     /// indices) at the front, dropping the oldest B.
+    /// With `retain` > 0 the evicted B are the least often hard of the
+    /// oldest B + `retain` (ties: the older first), and the survivors keep
+    /// their order.
     pub fn enqueue(&mut self, keys: Tensor<2>, labels: &[i64], images: &[i64], step: i64) {
         let total = self.size + self.extra;
         let b = labels.len().min(total);
         let device = self.keys.device();
-        let keep = total - b;
+        let survivors = self.survivors(b);
         let new = keys.narrow(0, 0, b).detach();
         // A queue exactly one batch long keeps nothing of the old keys
-        // (burn cannot narrow to length 0).
-        self.keys = if keep == 0 {
-            new
-        } else {
-            Tensor::cat(vec![new, self.keys.clone().narrow(0, 0, keep)], 0)
+        // (burn cannot narrow or select to length 0).
+        self.keys = match &survivors {
+            _ if b == total => new,
+            None => Tensor::cat(vec![new, self.keys.clone().narrow(0, 0, total - b)], 0),
+            Some(rows) => {
+                let rows: Vec<i64> = rows.iter().map(|&j| j as i64).collect();
+                let index =
+                    Tensor::<1, Int>::from_data(TensorData::new(rows, [total - b]), &device);
+                Tensor::cat(vec![new, self.keys.clone().select(0, index)], 0)
+            }
         };
-        let mut host: Vec<i64> = labels[..b].to_vec();
-        host.extend_from_slice(&self.host_labels[..keep]);
+        // The host columns: the new slots first, then the survivors.
+        fn shift<T: Copy>(
+            new: impl IntoIterator<Item = T>,
+            old: &[T],
+            kept: &Option<Vec<usize>>,
+            keep: usize,
+        ) -> Vec<T> {
+            let mut out: Vec<T> = new.into_iter().collect();
+            match kept {
+                None => out.extend_from_slice(&old[..keep]),
+                Some(rows) => out.extend(rows.iter().map(|&j| old[j])),
+            }
+            out
+        }
+        let keep = total - b;
+        let host = shift(
+            labels[..b].iter().copied(),
+            &self.host_labels,
+            &survivors,
+            keep,
+        );
         self.labels = Tensor::from_data(TensorData::new(host.clone(), [total]), &device);
         self.host_labels = host;
-        let mut ages = vec![step; b];
-        ages.extend_from_slice(&self.enqueued_at[..keep]);
-        self.enqueued_at = ages;
-        let mut slots: Vec<i64> = images[..b].to_vec();
-        slots.extend_from_slice(&self.host_images[..keep]);
-        self.host_images = slots;
+        self.enqueued_at = shift(
+            std::iter::repeat_n(step, b),
+            &self.enqueued_at,
+            &survivors,
+            keep,
+        );
+        self.host_images = shift(
+            images[..b].iter().copied(),
+            &self.host_images,
+            &survivors,
+            keep,
+        );
+        self.hard_count = shift(
+            std::iter::repeat_n(0, b),
+            &self.hard_count,
+            &survivors,
+            keep,
+        );
+        self.seen_count = shift(
+            std::iter::repeat_n(0, b),
+            &self.seen_count,
+            &survivors,
+            keep,
+        );
+    }
+
+    /// The old slots that stay when `b` new keys arrive, in order: `None`
+    /// for FIFO (the newest `total − b`), else all but the `b` least often
+    /// hard among the oldest `b + retain`.
+    fn survivors(&self, b: usize) -> Option<Vec<usize>> {
+        if self.retain == 0 {
+            return None;
+        }
+        let total = self.size + self.extra;
+        let window = (b + self.retain).min(total);
+        let mut candidates: Vec<usize> = (total - window..total).collect();
+        candidates.sort_by(|&x, &y| {
+            self.hard_frequency(x)
+                .total_cmp(&self.hard_frequency(y))
+                .then(y.cmp(&x))
+        });
+        let mut evicted = vec![false; total];
+        candidates[..b].iter().for_each(|&j| evicted[j] = true);
+        Some((0..total).filter(|&j| !evicted[j]).collect())
+    }
+
+    /// The share of the queries that ranked slot `j` that found it among
+    /// their hardest 5 % (0 before any did).
+    pub fn hard_frequency(&self, j: usize) -> f64 {
+        match self.seen_count[j] {
+            0 => 0.0,
+            seen => self.hard_count[j] as f64 / seen as f64,
+        }
+    }
+
+    /// Counts which of the K newest keys each query of `scores` [N, K + E]
+    /// (q·queue) ranks among its hardest 5 % (the band Fig. 6 counts; one
+    /// definition with the telemetry's hard band).
+    pub fn record_hardness(&mut self, scores: &Tensor<2>) -> Result<()> {
+        let [n, _] = scores.dims();
+        let (lo, hi) = TELEMETRY_BANDS[HARD_BAND];
+        let band = Band::new(lo, hi).map_err(anyhow::Error::msg)?;
+        let main = scores.clone().slice([0..n, 0..self.size]);
+        let hard: Vec<i64> = select::select(&NegativeSet::Band(band), &main, None)?
+            .int()
+            .sum_dim(0)
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        for (j, h) in hard.into_iter().enumerate() {
+            self.hard_count[j] += h as u64;
+            self.seen_count[j] += n as u64;
+        }
+        Ok(())
     }
 }
 

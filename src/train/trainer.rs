@@ -156,6 +156,7 @@ pub fn train(
         &config.model(ds.train.channels),
         &ad,
     )?;
+    state.queue.retain = config.queue_retain;
     if state.epoch >= config.epochs {
         return Ok(state);
     }
@@ -405,7 +406,11 @@ impl Step<'_> {
         // 6. Backward and SGD step of the query encoder.
         let grads = GradientsParams::from_grads(loss.backward(), &state.query);
         state.query = state.optim.step(lr, state.query, grads);
-        // 7. Enqueue this batch's keys (after the step).
+        // 7. Enqueue this batch's keys (after the step); a consistency-aware
+        // queue first counts which keys this step's queries found hard.
+        if state.queue.retain > 0 {
+            state.queue.record_hardness(&l.negatives)?;
+        }
         state
             .queue
             .enqueue(k, &batch.labels, &batch.images, state.step as i64);
