@@ -619,3 +619,107 @@ pub fn spectrum(path: &Path, singular_values: &[f64], rankme: f64) -> Result<()>
     root.present().map_err(err)?;
     Ok(())
 }
+
+/// Hardness over training: left, per consecutive pair of checkpoints, the
+/// mean Spearman ρ and hardest-set Jaccards; right, per checkpoint, the
+/// hardest 5 %'s same-class share and softmax mass. x ticks name the
+/// checkpoint (the pair's later one on the left).
+pub fn dynamics(
+    path: &Path,
+    names: &[String],
+    pairs: &[(f64, Vec<f64>)],
+    per_checkpoint: &[(f64, f64)],
+) -> Result<()> {
+    let root = canvas(path, (1300, 480))?;
+    let panels = root.split_evenly((1, 2));
+    // x = i is checkpoint i (on the left, the pair that ends there).
+    let label = |v: &f64| -> String {
+        let i = v.round() as usize;
+        if (v - v.round()).abs() < 1e-9 && v.round() >= 0.0 && i < names.len() {
+            short(&names[i], 14)
+        } else {
+            String::new()
+        }
+    };
+    let panel = |area: &DrawingArea<BitMapBackend<'_>, Shift>,
+                 caption: &str,
+                 ylabel: &str,
+                 offset: usize,
+                 series: Vec<(String, Vec<(f64, f64)>)>|
+     -> Result<()> {
+        let xs = series.iter().flat_map(|s| s.1.iter().map(|p| p.0));
+        let x1 = xs.fold(1.0f64, f64::max);
+        let (y0, y1) = range_of(series.iter().flat_map(|s| s.1.iter().map(|p| p.1)));
+        let mut c = ChartBuilder::on(area)
+            .caption(caption, (SANS, 16))
+            .margin(12)
+            .margin_right(30)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(offset as f64 - 0.5..x1 + 0.5, y0.min(0.0)..y1.max(1.0))
+            .map_err(err)?;
+        c.configure_mesh()
+            .x_desc("checkpoint")
+            .y_desc(ylabel)
+            .x_labels(names.len() + 1)
+            .x_label_formatter(&|v| label(v))
+            .label_style((SANS, 13))
+            .draw()
+            .map_err(err)?;
+        for (i, (name, pts)) in series.into_iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            c.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .map_err(err)?;
+        }
+        legend(&mut c, SeriesLabelPosition::LowerRight, 12)
+    };
+    let at = |i: usize, v: f64| ((i + 1) as f64, v);
+    let mut left = vec![(
+        "Spearman ρ of difficulties".to_string(),
+        pairs.iter().enumerate().map(|(i, p)| at(i, p.0)).collect(),
+    )];
+    for (h, p) in crate::analysis::dynamics::HARDEST.iter().enumerate() {
+        left.push((
+            format!("Jaccard of the hardest {p} %"),
+            pairs
+                .iter()
+                .enumerate()
+                .map(|(i, q)| at(i, q.1[h]))
+                .collect(),
+        ));
+    }
+    panel(
+        &panels[0],
+        "consecutive checkpoints (mean over queries)",
+        "ρ, Jaccard",
+        1,
+        left,
+    )?;
+    let right = vec![
+        (
+            "same-class share of the hardest 5 %".to_string(),
+            per_checkpoint
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i as f64, c.0))
+                .collect(),
+        ),
+        (
+            "softmax mass of the hardest 5 %".to_string(),
+            per_checkpoint
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i as f64, c.1))
+                .collect(),
+        ),
+    ];
+    panel(&panels[1], "each checkpoint", "share", 0, right)?;
+    root.present().map_err(err)?;
+    Ok(())
+}

@@ -12,6 +12,7 @@ pub mod anticorrelated;
 pub mod binned;
 pub mod class_pairs;
 pub mod consistency;
+pub mod dynamics;
 pub mod health;
 pub mod input;
 pub mod pass;

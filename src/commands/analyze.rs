@@ -4,6 +4,7 @@ use super::hierarchy::HierarchySource;
 use crate::analysis::input::Source;
 use crate::analysis::Params;
 use crate::pipeline::analyze::{analyze, AnalyzeRequest, Analyzed, Which};
+use crate::pipeline::dynamics::DynamicsRequest;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -35,8 +36,20 @@ pub struct AnalyzeArgs {
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(Which::choices()))]
     pub which: String,
     /// One dump: queries and negatives are disjoint random subsets of its rows.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["queries", "negatives"], required_unless_present = "queries")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["queries", "negatives", "series", "run"], required_unless_present_any = ["queries", "series", "run"])]
     pub embeddings: Option<PathBuf>,
+    /// For `dynamics`: dumps of the same images by successive checkpoints,
+    /// in training order (the same rows are sampled from each).
+    #[arg(long, value_name = "FILE", num_args = 2.., conflicts_with_all = ["queries", "negatives", "run"])]
+    pub series: Vec<PathBuf>,
+    /// For `dynamics`: a run folder whose kept checkpoints (`train
+    /// --keep-every N`) are embedded — the query encoder on the test part,
+    /// into RUN/dumps/ — and compared in order.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["queries", "negatives"])]
+    pub run: Option<PathBuf>,
+    /// For `dynamics`: the temperature of each band's softmax mass.
+    #[arg(long, default_value_t = 0.2)]
+    pub temperature: f64,
     /// Query embeddings (e.g. from the query encoder); all rows unless --n-queries.
     #[arg(long, value_name = "FILE", requires = "negatives")]
     pub queries: Option<PathBuf>,
@@ -79,8 +92,35 @@ pub struct AnalyzeArgs {
 }
 
 impl AnalyzeArgs {
+    /// The dynamics request these arguments describe (`analyze dynamics`).
+    pub fn dynamics_request(&self) -> Result<DynamicsRequest> {
+        let series = match &self.run {
+            Some(run) => crate::pipeline::dynamics::embed_kept(run)?,
+            None => self.series.clone(),
+        };
+        if series.is_empty() {
+            bail!("analyze dynamics compares dumps: give --series A B … (in training order) or --run RUN");
+        }
+        let out = match &self.out {
+            Some(o) => o.clone(),
+            None => std::path::Path::new("reports").join("dynamics"),
+        };
+        Ok(DynamicsRequest {
+            series,
+            n_queries: self.n_queries,
+            n_negatives: self.n_negatives,
+            seed: self.seed,
+            normalize: self.normalize,
+            temperature: self.temperature,
+            out,
+        })
+    }
+
     /// The library request these arguments describe.
     pub fn request(&self) -> Result<AnalyzeRequest> {
+        if !self.series.is_empty() || self.run.is_some() {
+            bail!("--series and --run are for `analyze dynamics`");
+        }
         let source = match (&self.embeddings, &self.queries, &self.negatives) {
             (Some(e), None, None) => Source::Split {
                 embeddings: e.clone(),

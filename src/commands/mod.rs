@@ -28,7 +28,8 @@ pub enum Command {
     #[command(subcommand)]
     Dump(dump::DumpCommand),
     /// Pretrain MoCo v2 with optional per-query negative filters (burn).
-    Train(train::TrainArgs),
+    // Boxed: its flattened training options make it far the largest variant.
+    Train(Box<train::TrainArgs>),
     /// Linear probe (top-1/top-5) and weighted kNN of a checkpoint's frozen features.
     LinearEval(train::EvalArgs),
     /// Write an embedding dump (z, h, label, index) of a dataset or image folder, from a run, a checkpoint or a PyTorch / safetensors weights file.
@@ -62,7 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Dump(c) => dump::run(c),
         Command::Hierarchy(c) => hierarchy::run(c),
         Command::Demo(a) => demo::run(a),
-        Command::Train(a) => train::train(a).map(|_| ()),
+        Command::Train(a) => train::train(*a).map(|_| ()),
         Command::LinearEval(a) => {
             let report = train::linear_eval(a)?;
             print!("{}", report.to_json()?);
@@ -74,6 +75,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(c) => bench::run(c),
         Command::Study(c) => study::run(c),
         Command::Report(a) => report::run(a),
+        Command::Analyze(a) if a.which == crate::pipeline::analyze::DYNAMICS => {
+            let done = crate::pipeline::dynamics::run(&a.dynamics_request()?)?;
+            print!("{}", crate::report::json_text(&done.summary)?);
+            eprintln!(
+                "report written to {}/ (open index.html in a browser; index.md is the same in Markdown)",
+                done.bundle.display()
+            );
+            Ok(())
+        }
         Command::Analyze(a) => {
             let analyzed = analyze::run(a)?;
             print!("{}", crate::report::json_text(&analyzed.summary)?);

@@ -11,6 +11,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
+/// The name of the analysis over a series of dumps (`pipeline::dynamics`).
+pub const DYNAMICS: &str = "dynamics";
+
 /// Which analyses to run: every registered one (`all`) or one by name.
 #[derive(Clone, Copy)]
 pub enum Which {
@@ -51,13 +54,20 @@ impl Which {
         }
     }
 
-    /// The command line's choices, with their help: the registry, then `all`.
+    /// The command line's choices, with their help: the registry, then
+    /// `all`, then `dynamics` (which compares several dumps:
+    /// `pipeline::dynamics`).
     pub fn choices() -> Vec<clap::builder::PossibleValue> {
         use clap::builder::PossibleValue;
         registry::ANALYSES
             .iter()
             .map(|a| PossibleValue::new(a.name()).help(a.about()))
-            .chain([PossibleValue::new("all").help("Everything above from one similarity pass")])
+            .chain([
+                PossibleValue::new("all").help("Everything above from one similarity pass"),
+                PossibleValue::new(DYNAMICS).help(
+                    "Hardness over training: a series of checkpoints' dumps compared (--series A B …)",
+                ),
+            ])
             .collect()
     }
 

@@ -13,6 +13,7 @@
 //! command line or reads a result back through untyped JSON.
 
 pub mod analyze;
+pub mod dynamics;
 pub mod embed;
 pub mod embed_folder;
 pub mod evaluate;

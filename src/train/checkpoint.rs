@@ -92,6 +92,14 @@ pub fn recover_interrupted(run_dir: &Path) -> Result<()> {
     crate::atomic::recover_in(run_dir, |name| name.starts_with(PREFIX))
 }
 
+/// Every complete checkpoint folder in `run_dir`, oldest first (more than
+/// one when the run keeps them: `keep_every`).
+pub fn kept(run_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut all = all_checkpoints(run_dir)?;
+    all.sort_by_key(|c| c.0);
+    Ok(all.into_iter().map(|c| c.1).collect())
+}
+
 /// The newest complete checkpoint folder in `run_dir`, if any.
 pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
     Ok(all_checkpoints(run_dir)?
@@ -289,10 +297,11 @@ pub fn save(run_dir: &Path, state: &State, rows: &[LogRow]) -> Result<()> {
     })?;
     log::write(run_dir, state.epoch - 1, rows)?;
     recover_interrupted(run_dir)?;
-    // Every older checkpoint goes, including one a kill left behind between
-    // writing the next and removing it.
+    // Every older checkpoint goes (but those `keep_every` keeps), including
+    // one a kill left behind between writing the next and removing it.
+    let every = state.config.keep_every;
     for (epoch, p) in all_checkpoints(run_dir)? {
-        if epoch < state.epoch {
+        if epoch < state.epoch && !(every > 0 && epoch.is_multiple_of(every)) {
             std::fs::remove_dir_all(&p)
                 .with_context(|| format!("removing old checkpoint {}", p.display()))?;
         }

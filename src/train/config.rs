@@ -49,6 +49,10 @@ crate::train_options! {
     keep: Option<String> = None, flag Some(String) clears drop;
     /// Drop these negatives, e.g. 'band(99.9,100) & same_class' (replaces a recipe's keep).
     drop: Option<String> = None, flag Some(String) clears keep;
+    /// Also keep the checkpoint after every epoch that is a multiple of this
+    /// (for `analyze dynamics`); 0 = only the latest.
+    #[serde(skip_serializing_if = "is_zero")]
+    keep_every: usize = 0, flag;
     /// Consistency-aware queue (the paper's §4 hypothesis): each step's B
     /// evicted keys are the least often hard (in queries' hardest 5 %) of
     /// the oldest B + this many; 0 = FIFO, MoCo's queue.
