@@ -479,8 +479,8 @@ pub(crate) fn label_at(labels: &[String], v: f64) -> String {
 /// recorded show the hardest 5 % against the rest instead).
 pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result<()> {
     let series = |name: &str| log.series("step", name);
-    let root = canvas(path, (1300, 820))?;
-    let panels = root.split_evenly((2, 2));
+    let root = canvas(path, (1950, 820))?;
+    let panels = root.split_evenly((2, 3));
     let panel = |area: &DrawingArea<BitMapBackend<'_>, Shift>,
                  caption: &str,
                  ylabel: &str,
@@ -520,7 +520,7 @@ pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result
         }
         Ok(())
     };
-    panel(&panels[0], "InfoNCE loss", "loss", &[("loss", "loss")])?;
+    panel(&panels[0], "training loss", "loss", &[("loss", "loss")])?;
     panel(
         &panels[1],
         "queue dot product at per-query percentiles",
@@ -544,7 +544,7 @@ pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result
     let same = columns("same_class_");
     if same.is_empty() {
         panel(
-            &panels[2],
+            &panels[3],
             "same-class rate of negatives",
             "rate",
             &[
@@ -554,7 +554,7 @@ pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result
         )?;
     } else {
         panel(
-            &panels[2],
+            &panels[3],
             "same-class share of each difficulty band",
             "share",
             &as_refs(&same),
@@ -562,7 +562,7 @@ pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result
     }
     let mass = columns("mass_");
     if mass.is_empty() {
-        panels[3]
+        panels[4]
             .draw(&Text::new(
                 "softmax mass per band: not in this log (written before it was recorded)",
                 (30, 200),
@@ -571,10 +571,39 @@ pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result
             .map_err(err)?;
     } else {
         panel(
-            &panels[3],
+            &panels[4],
             "each band's share of the negatives' softmax mass",
             "share of Σ e^(s/T)",
             &as_refs(&mass),
+        )?;
+    }
+    // The queue's hygiene: the right column.
+    let missing = |area: &DrawingArea<BitMapBackend<'_>, Shift>, what: &str| {
+        area.draw(&Text::new(
+            format!("{what}: not in this log (written before it was recorded)"),
+            (30, 200),
+            (SANS, 15),
+        ))
+        .map_err(err)
+    };
+    if series("own_image_hits").is_empty() {
+        missing(&panels[2], "own-image hits")?;
+    } else {
+        panel(
+            &panels[2],
+            "keys of the query's own image in the queue",
+            "per query",
+            &[("own_image_hits", "own-image hits")],
+        )?;
+    }
+    if series("key_age_mean").is_empty() {
+        missing(&panels[5], "key ages")?;
+    } else {
+        panel(
+            &panels[5],
+            "age of the queue's keys",
+            "steps since enqueued",
+            &[("key_age_mean", "mean"), ("key_age_max", "oldest")],
         )?;
     }
     root.present().map_err(err)?;

@@ -4,7 +4,8 @@
 //!
 //! * **uniformity** (Wang & Isola 2020, t = 2): log of the mean over
 //!   distinct pairs of e^{−2‖x̂−ŷ‖²}, x̂ the L2-normalised rows — lower is
-//!   more uniform on the sphere (−4 is the limit of antipodal pairs);
+//!   more uniform on the sphere (about −4 for points spread uniformly on
+//!   a high-dimensional sphere, where ‖x̂−ŷ‖² concentrates at 2);
 //! * **alignment** (α = 2): the mean ‖x̂−ŷ‖² over *same-class* pairs
 //!   (a dump holds one view per image, so the positive pairs of the
 //!   original definition are not there; the field `alignment_pairs` says so);
@@ -280,7 +281,7 @@ impl Finding for Health {
         writeln!(
             idx,
             "Over the {} negatives ({}-d): uniformity {:.4} (log mean e^(−2‖x−y‖²) over distinct pairs \
-             of unit rows; lower is more uniform, −4 at best), same-class alignment {:.4} (mean ‖x−y‖² \
+             of unit rows; lower is more uniform, about −4 for a uniform high-dimensional sphere), same-class alignment {:.4} (mean ‖x−y‖² \
              over same-class pairs; a dump has no second view, so these stand in for positive pairs), \
              RankMe {:.2} of {} (effective rank of the singular values), leave-one-out kNN top-1 {:.2} % \
              (k = {}, T = {}).\n",
