@@ -650,12 +650,14 @@ pub fn spectrum(path: &Path, singular_values: &[f64], rankme: f64) -> Result<()>
 }
 
 /// Hardness over training: left, per consecutive pair of checkpoints, the
-/// mean Spearman ρ and hardest-set Jaccards; right, per checkpoint, the
+/// mean Spearman ρ and the Jaccards of the hardest `hardest_percent` sets
+/// (one per entry of each pair's vector); right, per checkpoint, the
 /// hardest 5 %'s same-class share and softmax mass. x ticks name the
 /// checkpoint (the pair's later one on the left).
 pub fn dynamics(
     path: &Path,
     names: &[String],
+    hardest_percent: &[f64],
     pairs: &[(f64, Vec<f64>)],
     per_checkpoint: &[(f64, f64)],
 ) -> Result<()> {
@@ -665,7 +667,7 @@ pub fn dynamics(
     let label = |v: &f64| -> String {
         let i = v.round() as usize;
         if (v - v.round()).abs() < 1e-9 && v.round() >= 0.0 && i < names.len() {
-            short(&names[i], 14)
+            short(&names[i], 24)
         } else {
             String::new()
         }
@@ -713,7 +715,7 @@ pub fn dynamics(
         "Spearman ρ of difficulties".to_string(),
         pairs.iter().enumerate().map(|(i, p)| at(i, p.0)).collect(),
     )];
-    for (h, p) in crate::analysis::dynamics::HARDEST.iter().enumerate() {
+    for (h, p) in hardest_percent.iter().enumerate() {
         left.push((
             format!("Jaccard of the hardest {p} %"),
             pairs

@@ -456,3 +456,30 @@ fn shards_train_disjoint_runs_and_collect_reports_them_all() {
     let csv = std::fs::read_to_string(reports.join("tiny").join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4);
 }
+
+/// Every sweep recipe in `analyses/` expands and validates: each of its
+/// runs is a training config `train` would accept (`sweep --list`).
+#[test]
+fn every_committed_recipe_lists_its_runs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("analyses");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if path.extension().is_none_or(|e| e != "toml") || !text.contains("[sweep]") {
+            continue;
+        }
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_negstudy"))
+            .args(["sweep", path.to_str().unwrap(), "--list"])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 8, "{checked} recipes");
+}

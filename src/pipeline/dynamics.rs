@@ -151,6 +151,7 @@ pub fn run(r: &DynamicsRequest) -> Result<Dynamics> {
     crate::plot::dynamics(
         &bundle.path("dynamics.png"),
         &names,
+        &HARDEST,
         &pair_means,
         &compositions
             .iter()
