@@ -586,25 +586,28 @@ pub fn training_curves(path: &Path, log: &crate::train::log::TrainLog) -> Result
         ))
         .map_err(err)
     };
-    if series("own_image_hits").is_empty() {
-        missing(&panels[2], "own-image hits")?;
-    } else {
-        panel(
-            &panels[2],
-            "keys of the query's own image in the queue",
-            "per query",
+    /// Log columns (name, legend) drawn into one panel.
+    type Columns<'a> = &'a [(&'a str, &'a str)];
+    let hygiene: [(usize, &str, (&str, &str), Columns); 2] = [
+        (
+            2,
+            "own-image hits",
+            ("keys of the query's own image in the queue", "per query"),
             &[("own_image_hits", "own-image hits")],
-        )?;
-    }
-    if series("key_age_mean").is_empty() {
-        missing(&panels[5], "key ages")?;
-    } else {
-        panel(
-            &panels[5],
-            "age of the queue's keys",
-            "steps since enqueued",
+        ),
+        (
+            5,
+            "key ages",
+            ("age of the queue's keys", "steps since enqueued"),
             &[("key_age_mean", "mean"), ("key_age_max", "oldest")],
-        )?;
+        ),
+    ];
+    for (at, what, (caption, ylabel), columns) in hygiene {
+        if series(columns[0].0).is_empty() {
+            missing(&panels[at], what)?;
+        } else {
+            panel(&panels[at], caption, ylabel, columns)?;
+        }
     }
     root.present().map_err(err)?;
     Ok(())

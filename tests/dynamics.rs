@@ -4,33 +4,29 @@
 use std::path::Path;
 
 mod common;
-use common::{negstudy, TINY_TRAIN};
+use common::{negstudy, train_tiny};
 
-fn summary(bundle: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(bundle.join("summary.json")).unwrap()).unwrap()
+/// `analyze dynamics` over `source` (100 queries, 200 negatives) into
+/// `out`; its summary.json.
+fn dynamics(source: &[&str], out: &Path) -> serde_json::Value {
+    let sampling = ["--n-queries", "100", "--n-negatives", "200"];
+    let out_arg = ["--out", out.to_str().unwrap()];
+    negstudy(
+        &[
+            &["analyze", "dynamics"],
+            source,
+            &sampling[..],
+            &out_arg[..],
+        ]
+        .concat(),
+    );
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
 
 #[test]
 fn dynamics_follows_a_run_with_kept_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = dir.path().join("runs");
-    let runs_arg = runs.to_str().unwrap();
-    negstudy(
-        &[
-            &[
-                "train",
-                "--runs",
-                runs_arg,
-                "--name",
-                "kept",
-                "--keep-every",
-                "1",
-            ],
-            &TINY_TRAIN[..],
-        ]
-        .concat(),
-    );
-    let run = runs.join("kept");
+    let run = train_tiny(&dir.path().join("runs"), "kept", &["--keep-every", "1"]);
     let kept: Vec<_> = ["checkpoint-0001", "checkpoint-0002", "checkpoint-0003"]
         .iter()
         .map(|c| run.join(c))
@@ -40,22 +36,7 @@ fn dynamics_follows_a_run_with_kept_checkpoints() {
         "every epoch kept"
     );
     let out = dir.path().join("dyn");
-    let common = [
-        "--n-queries",
-        "100",
-        "--n-negatives",
-        "200",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    negstudy(
-        &[
-            &["analyze", "dynamics", "--run", run.to_str().unwrap()],
-            &common[..],
-        ]
-        .concat(),
-    );
-    let s = summary(&out);
+    let s = dynamics(&["--run", run.to_str().unwrap()], &out);
     let pairs = s["pairs"].as_array().unwrap();
     assert_eq!(pairs.len(), 2);
     assert_eq!(pairs[0]["from"], "checkpoint-0001");
@@ -95,18 +76,9 @@ fn dynamics_follows_a_run_with_kept_checkpoints() {
 
     // The same dump twice: nothing moved.
     let dump = run.join("dumps").join("checkpoint-0002.safetensors");
-    let same = dir.path().join("same");
     let d = dump.to_str().unwrap();
-    let common = [
-        "--n-queries",
-        "100",
-        "--n-negatives",
-        "200",
-        "--out",
-        same.to_str().unwrap(),
-    ];
-    negstudy(&[&["analyze", "dynamics", "--series", d, d], &common[..]].concat());
-    let p = &summary(&same)["pairs"][0];
+    let same = dynamics(&["--series", d, d], &dir.path().join("same"));
+    let p = &same["pairs"][0];
     assert_eq!(p["spearman_mean"].as_f64().unwrap(), 1.0, "{p}");
     assert_eq!(p["jaccard_hardest_mean"]["1"].as_f64().unwrap(), 1.0, "{p}");
     assert_eq!(p["jaccard_hardest_mean"]["5"].as_f64().unwrap(), 1.0, "{p}");

@@ -15,7 +15,7 @@ use rand::Rng as _;
 use std::path::Path;
 
 mod common;
-use common::{negstudy, TINY_TRAIN};
+use common::train_tiny;
 
 /// One step's inputs: queries' positive and negative dot products and which
 /// negatives each query uses.
@@ -288,18 +288,7 @@ fn logged_losses(run: &Path) -> Vec<(String, f64)> {
 #[test]
 fn dcl_at_tau_plus_0_trains_like_infonce() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = dir.path().to_str().unwrap();
-    let train = |name: &str, extra: &[&str]| {
-        negstudy(
-            &[
-                &["train", "--runs", runs, "--name", name],
-                &TINY_TRAIN[..],
-                extra,
-            ]
-            .concat(),
-        );
-        logged_losses(&dir.path().join(name))
-    };
+    let train = |name: &str, extra: &[&str]| logged_losses(&train_tiny(dir.path(), name, extra));
     let infonce = train("infonce", &[]);
     let dcl = train("dcl", &["--loss", "dcl", "--tau-plus", "0"]);
     assert_eq!(infonce.len(), 3 * 8);

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{negstudy, TINY_TRAIN};
+use common::{log_column, negstudy, train_tiny, TINY_TRAIN};
 
 fn t2(v: Vec<f32>, shape: [usize; 2], d: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(v, shape), d)
@@ -271,36 +271,13 @@ fn losses(run: &Path) -> Vec<String> {
 #[test]
 fn keeping_a_band_trains_like_dropping_its_complement() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = dir.path().to_str().unwrap();
-    let tiny_without_filter = &TINY_TRAIN[..];
-    let train = |name: &str, filter: &[&str]| {
-        negstudy(
-            &[
-                &["train", "--runs", runs, "--name", name],
-                tiny_without_filter,
-                filter,
-            ]
-            .concat(),
-        );
-        losses(&dir.path().join(name))
-    };
+    let train = |name: &str, filter: &[&str]| losses(&train_tiny(dir.path(), name, filter));
     let keep = train("keep", &["--keep", "band(0,95)"]);
     let drop = train("drop", &["--drop", "band(95,100)"]);
     let all = train("all", &[]);
     assert_eq!(keep.len(), 1 + 3 * 8);
     assert_eq!(keep, drop, "keep band(0,95) = drop band(95,100)");
     assert_ne!(keep, all, "dropping 4 of 64 negatives changes the losses");
-}
-
-/// The `used_per_query` column of each row of a run's log.
-fn used_per_query(run: &Path) -> Vec<f64> {
-    let log = std::fs::read_to_string(run.join("train_log.csv")).unwrap();
-    let mut lines = log.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == "used_per_query").unwrap();
-    lines
-        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
-        .collect()
 }
 
 /// A schedule whose end is its start trains bit-identically to the static
@@ -310,18 +287,7 @@ fn used_per_query(run: &Path) -> Vec<f64> {
 #[test]
 fn a_constant_schedule_is_the_static_band_and_a_moving_one_moves() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = dir.path().to_str().unwrap();
-    let train = |name: &str, extra: &[&str]| {
-        negstudy(
-            &[
-                &["train", "--runs", runs, "--name", name],
-                &TINY_TRAIN[..],
-                extra,
-            ]
-            .concat(),
-        );
-        dir.path().join(name)
-    };
+    let train = |name: &str, extra: &[&str]| train_tiny(dir.path(), name, extra);
     let fixed = train("fixed", &["--keep", "band(20,100)"]);
     let constant = train(
         "constant",
@@ -339,7 +305,7 @@ fn a_constant_schedule_is_the_static_band_and_a_moving_one_moves() {
         "ring",
         &["--keep", "band(20,100)", "--schedule-to", "band(80,90)"],
     );
-    let used = used_per_query(&ring);
+    let used = log_column(&ring, "used_per_query");
     assert_eq!(used.len(), 3 * 8);
     // Epoch 0: band(20,100) of 64 → ranks 12..64 (52); epoch 1 (halfway):
     // band(50,95) → 32..60 (28); epoch 2: band(80,90) → 51..57 (6).
@@ -350,17 +316,6 @@ fn a_constant_schedule_is_the_static_band_and_a_moving_one_moves() {
     }
     let config = std::fs::read_to_string(ring.join("config.toml")).unwrap();
     assert!(config.contains("schedule_to = \"band(80,90)\""), "{config}");
-}
-
-/// A column of a run's log, by name (empty cells as NaN).
-fn log_column(run: &Path, name: &str) -> Vec<f64> {
-    let log = std::fs::read_to_string(run.join("train_log.csv")).unwrap();
-    let mut lines = log.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let col = header.iter().position(|h| *h == name).unwrap();
-    lines
-        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap_or(f64::NAN))
-        .collect()
 }
 
 /// Own-image hits and key ages on a constructed queue: slots hold images
@@ -536,18 +491,7 @@ fn record_hardness_counts_each_querys_hardest_five_percent() {
 #[test]
 fn the_consistency_aware_queue_is_off_by_default_and_changes_training_when_on() {
     let dir = tempfile::tempdir().unwrap();
-    let runs = dir.path().to_str().unwrap();
-    let train = |name: &str, extra: &[&str]| {
-        negstudy(
-            &[
-                &["train", "--runs", runs, "--name", name],
-                &TINY_TRAIN[..],
-                extra,
-            ]
-            .concat(),
-        );
-        dir.path().join(name)
-    };
+    let train = |name: &str, extra: &[&str]| train_tiny(dir.path(), name, extra);
     let default = train("default", &[]);
     let zero = train("zero", &["--queue-retain", "0"]);
     let on = train("on", &["--queue-retain", "32"]);

@@ -40,6 +40,37 @@ pub const TINY_TRAIN: [&str; 15] = [
     "--quiet",
 ];
 
+/// Trains the tiny run [`TINY_TRAIN`] with `extra` flags as `runs/<name>`
+/// and returns its folder.
+#[allow(dead_code)]
+pub fn train_tiny(runs: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let runs_arg = runs.to_str().unwrap();
+    negstudy(
+        &[
+            &["train", "--runs", runs_arg, "--name", name],
+            &TINY_TRAIN[..],
+            extra,
+        ]
+        .concat(),
+    );
+    runs.join(name)
+}
+
+/// A column of a run's `train_log.csv`, by name (empty cells as NaN).
+#[allow(dead_code)]
+pub fn log_column(run: &Path, name: &str) -> Vec<f64> {
+    let log = std::fs::read_to_string(run.join("train_log.csv")).unwrap();
+    let mut lines = log.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {}", run.display()));
+    lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap_or(f64::NAN))
+        .collect()
+}
+
 /// Runs `negstudy` in `dir` and returns what it did (success not required).
 #[allow(dead_code)]
 pub fn negstudy_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
