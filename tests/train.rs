@@ -509,6 +509,39 @@ fn the_consistency_aware_queue_is_off_by_default_and_changes_training_when_on() 
     assert!(config.contains("queue_retain = 32"), "{config}");
 }
 
+/// A run with a consistency-aware queue and a moving schedule, stopped
+/// after its first epoch and resumed, logs what the uninterrupted run logs
+/// (every column but the throughput): the keys' hard counts travel in the
+/// checkpoint, the schedule's edges follow the epoch.
+#[test]
+fn a_resumed_run_keeps_its_queues_hard_counts_and_its_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--queue-retain",
+        "32",
+        "--keep",
+        "band(20,100)",
+        "--schedule-to",
+        "band(80,90)",
+    ];
+    let whole = train_tiny(dir.path(), "whole", &flags);
+    train_tiny(
+        dir.path(),
+        "part",
+        &[&flags[..], &["--stop-after", "1"]].concat(),
+    );
+    let part = train_tiny(dir.path(), "part", &[&flags[..], &["--resume"]].concat());
+    let log = |run: &Path| -> Vec<String> {
+        std::fs::read_to_string(run.join("train_log.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(log(&whole).len(), 1 + 3 * 8);
+    assert_eq!(log(&whole), log(&part));
+}
+
 /// What is bit-identical on one machine and build: the same run twice, and
 /// the same run on one thread and on two (the thread pool splits work, not
 /// the order of any sum). docs/reproducibility.md says what is not.
