@@ -77,3 +77,23 @@ fn rankme_counts_equal_directions() {
     assert!(s[1] / s[0] < 1e-6, "{s:?}");
     assert!((rankme(&s) - 1.0).abs() < 1e-4, "{}", rankme(&s));
 }
+
+/// A wide matrix (fewer rows than columns) takes the row-side Gram: its
+/// singular values equal those of its transpose, which takes the column
+/// side — so neither Gram is ever larger than the input needs.
+#[test]
+fn wide_and_tall_matrices_share_their_singular_values() {
+    let (n, d) = (5usize, 12usize);
+    let wide: Vec<f32> = (0..n * d)
+        .map(|v| ((v * 37 + 11) % 29) as f32 / 29.0 - 0.5)
+        .collect();
+    let tall: Vec<f32> = (0..d)
+        .flat_map(|c| (0..n).map(move |r| (r, c)))
+        .map(|(r, c)| wide[r * d + c])
+        .collect();
+    let (a, b) = (singular_values(&wide, d), singular_values(&tall, n));
+    assert_eq!((a.len(), b.len()), (n, n));
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-12 * a[0], "{a:?} vs {b:?}");
+    }
+}

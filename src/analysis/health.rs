@@ -196,32 +196,24 @@ pub fn health(side: &Side, memory_budget: usize) -> Health {
     }
 }
 
-/// Singular values of the row-major matrix `z` of width `d`, largest first: square roots of
-/// the eigenvalues of zᵀz, accumulated in f64 (d is the embedding's width,
-/// so the d×d problem is small whatever n is).
+/// How many partial Gram matrices are summed at once: each holds k² f64,
+/// so their number is capped rather than one per rayon worker.
+const GRAM_PARTS: usize = 4;
+
+/// Singular values of the row-major n×d matrix `z`, largest first: square
+/// roots of the eigenvalues of its Gram matrix on the smaller side, zᵀz
+/// (d×d) when n ≥ d and z·zᵀ (n×n) otherwise — both hold the nonzero
+/// squared singular values — accumulated in f64. With k = min(n, d),
+/// k² ≤ n·d: each f64 Gram is at most twice the f32 input's bytes.
 pub fn singular_values(z: &[f32], d: usize) -> Vec<f64> {
-    let gram = z
-        .par_chunks(d)
-        .fold(
-            || vec![0f64; d * d],
-            |mut acc, row| {
-                for (a, &x) in row.iter().enumerate() {
-                    let x = x as f64;
-                    for (b, &y) in row.iter().enumerate().skip(a) {
-                        acc[a * d + b] += x * y as f64;
-                    }
-                }
-                acc
-            },
-        )
-        .reduce(
-            || vec![0f64; d * d],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(x, y)| *x += y);
-                a
-            },
-        );
-    let symmetric = nalgebra::DMatrix::from_fn(d, d, |a, b| gram[a.min(b) * d + a.max(b)]);
+    let n = z.len().checked_div(d).unwrap_or(0);
+    let k = n.min(d);
+    let gram = if n >= d {
+        gram_of_columns(z, n, d)
+    } else {
+        gram_of_rows(z, n, d)
+    };
+    let symmetric = nalgebra::DMatrix::from_fn(k, k, |a, b| gram[a.min(b) * k + a.max(b)]);
     let mut values: Vec<f64> = symmetric
         .symmetric_eigenvalues()
         .iter()
@@ -229,6 +221,46 @@ pub fn singular_values(z: &[f32], d: usize) -> Vec<f64> {
         .collect();
     values.sort_by(|a, b| b.total_cmp(a));
     values
+}
+
+/// zᵀz's upper triangle (d×d, row-major), summed over at most
+/// [`GRAM_PARTS`] ranges of rows in parallel.
+fn gram_of_columns(z: &[f32], n: usize, d: usize) -> Vec<f64> {
+    let rows_per_part = n.div_ceil(GRAM_PARTS).max(1);
+    let parts: Vec<Vec<f64>> = z
+        .par_chunks(rows_per_part * d)
+        .map(|rows| {
+            let mut acc = vec![0f64; d * d];
+            for row in rows.chunks(d) {
+                for (a, &x) in row.iter().enumerate() {
+                    let x = x as f64;
+                    for (b, &y) in row.iter().enumerate().skip(a) {
+                        acc[a * d + b] += x * y as f64;
+                    }
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0f64; d * d];
+    for part in parts {
+        total.iter_mut().zip(&part).for_each(|(t, p)| *t += p);
+    }
+    total
+}
+
+/// z·zᵀ's upper triangle (n×n, row-major): each row's dot products with
+/// the rows after it, in f64.
+fn gram_of_rows(z: &[f32], n: usize, d: usize) -> Vec<f64> {
+    let mut gram = vec![0f64; n * n];
+    gram.par_chunks_mut(n).enumerate().for_each(|(i, out)| {
+        let a = &z[i * d..(i + 1) * d];
+        for (j, cell) in out.iter_mut().enumerate().skip(i) {
+            let b = &z[j * d..(j + 1) * d];
+            *cell = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
+        }
+    });
+    gram
 }
 
 /// RankMe from singular values: exp(−Σ p_k ln p_k), p_k = σ_k/Σσ + ε.
