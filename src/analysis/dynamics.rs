@@ -68,11 +68,14 @@ pub fn jaccard(a: &[bool], b: &[bool]) -> f64 {
     }
 }
 
-/// One checkpoint's scores: queries × negatives dot products, row-major.
+/// One checkpoint's scores: queries × negatives dot products, row-major,
+/// and each query's difficulty ranks of its negatives (0 = easiest),
+/// ranked once here for every comparison and composition that reads them.
 pub struct Scores {
     pub queries: usize,
     pub negatives: usize,
     pub dots: Vec<f32>,
+    pub ranks: Vec<u32>,
 }
 
 impl Scores {
@@ -86,10 +89,15 @@ impl Scores {
             0.0,
             &mut dots,
         );
+        let ranks = dots
+            .par_chunks(n.rows().max(1))
+            .flat_map_iter(ranks)
+            .collect();
         Scores {
             queries: q.rows(),
             negatives: n.rows(),
             dots,
+            ranks,
         }
     }
 
@@ -97,14 +105,19 @@ impl Scores {
         &self.dots[i * self.negatives..(i + 1) * self.negatives]
     }
 
+    fn ranks_of(&self, i: usize) -> &[u32] {
+        &self.ranks[i * self.negatives..(i + 1) * self.negatives]
+    }
+
     /// Per query, which negatives are in its hardest `percent` %
     /// (the trainer's band, ties broken as everywhere by index).
     fn hardest(&self, i: usize, percent: f64) -> Result<Vec<bool>> {
         let band = Band::new(100.0 - percent, 100.0).map_err(anyhow::Error::msg)?;
         let range = band.rank_range(self.negatives);
-        Ok(ranks(self.row(i))
-            .into_iter()
-            .map(|r| range.contains(&(r as usize)))
+        Ok(self
+            .ranks_of(i)
+            .iter()
+            .map(|&r| range.contains(&(r as usize)))
             .collect())
     }
 }
@@ -161,7 +174,7 @@ pub fn composition(s: &Scores, input: &AnalysisInput, t: f64) -> Result<Composit
         .into_par_iter()
         .map(|i| {
             let row = s.row(i);
-            let r = ranks(row);
+            let r = s.ranks_of(i);
             let top = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) as f64;
             let w: Vec<f64> = row.iter().map(|&v| ((v as f64 - top) / t).exp()).collect();
             let total: f64 = w.iter().sum();
@@ -169,7 +182,7 @@ pub fn composition(s: &Scores, input: &AnalysisInput, t: f64) -> Result<Composit
                 .iter()
                 .map(|band| {
                     w.iter()
-                        .zip(&r)
+                        .zip(r)
                         .filter(|(_, &k)| band.contains(&(k as usize)))
                         .map(|(v, _)| v)
                         .sum::<f64>()
@@ -203,12 +216,7 @@ pub fn composition(s: &Scores, input: &AnalysisInput, t: f64) -> Result<Composit
 /// Mean and standard deviation (population) of the finite values.
 pub fn mean_sd(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let m = v.iter().sum::<f64>() / v.len() as f64;
-    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64;
-    (m, var.sqrt())
+    (crate::stats::mean(&v), crate::stats::std(&v, 0))
 }
 
 /// The series' tables: per consecutive pair (means and SDs over queries),
